@@ -1,0 +1,53 @@
+"""Command line: ``python -m autograder COMMAND ...``. Parses and dispatches only.
+
+Each command lives in its own module, which defines ``add_arguments(parser)`` and ``run(args) -> int``.
+"""
+from __future__ import annotations
+
+import argparse
+import importlib
+import sys
+
+COMMANDS = {
+    # name: (module, one-line help)
+    "build": ("autograder.build", "generate the student release and the solutions from source/"),
+    "fetch-data": ("autograder.data.fetch_cli", "fetch MNIST into data/MNIST/raw/ and check its sha256"),
+    "grade": ("autograder.grade_cli", "grade one notebook in the sandbox with the hidden tests"),
+    "batch": ("autograder.batch", "grade a K-LMS submissions zip (or a folder) into a gradebook"),
+    "override": ("autograder.override", "record a TA's score decision (kept across re-batching)"),
+    "export": ("autograder.export", "write the K-LMS gradebook CSV and the per-question CSV"),
+    "upload": ("autograder.upload", "post scores and comments to K-LMS through the Canvas API"),
+    "feedback": ("autograder.feedback", "write per-student feedback (Markdown, HTML, text)"),
+    "report": ("autograder.report", "write the class report (one HTML file with plots)"),
+}
+
+
+def build_parser(only: str | None = None) -> argparse.ArgumentParser:
+    """The parser; ``only`` names the one command whose module is imported (all when None)."""
+    parser = argparse.ArgumentParser(
+        prog="python -m autograder",
+        description="Sandboxed autograder for lecture 3 of 機械学習基礎 (Keio). "
+        "Run 'python -m autograder COMMAND --help' for a command's options.",
+    )
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
+    for name, (module_name, help_text) in COMMANDS.items():
+        p = sub.add_parser(name, help=help_text, description=help_text)
+        if only is not None and name != only:
+            continue
+        module = importlib.import_module(module_name)
+        module.add_arguments(p)
+        p.set_defaults(_run=module.run)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    argv = sys.argv[1:] if argv is None else argv
+    first = next((a for a in argv if not a.startswith("-")), None)
+    only = first if first in COMMANDS else None
+    parser = build_parser(only) if only else build_parser(only="")
+    args = parser.parse_args(argv)
+    return int(args._run(args) or 0)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

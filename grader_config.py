@@ -1,0 +1,68 @@
+"""Every number that decides a grade: points, tolerances, thresholds, limits.
+
+This file is trusted configuration. It is read by the grading process only; the sandboxed child that runs
+a student's notebook never sees it. Changing anything here changes ``grader_version`` and so makes
+``batch`` regrade every submission.
+"""
+
+ASSIGNMENT = "lec03"
+COURSE_SEED = 20261128          # seeds Python, numpy and torch once before a notebook runs
+TORCH_THREADS = 1               # fixed so that grade and batch give the same number (1 is as fast as 2 here)
+
+# --- points per question (all-or-nothing on the question's checks, except the MNIST accuracy band) -------
+POINTS = {
+    "normal_equation": 10,
+    "loss": 10,
+    "gradient": 10,
+    "gd_step": 10,
+    "minibatches": 10,
+    "sgd": 10,
+    "metrics": 10,
+    "mlp": 10,
+}
+QUESTIONS = tuple(POINTS)
+
+# --- numeric tolerances used by the trusted checks --------------------------------------------------------
+RTOL = 1e-5                     # float32 arithmetic of an honest student stays far inside this
+ATOL = 1e-6
+SGD_RTOL = 2e-2                 # train_sgd must reach the normal-equation (w, b) this closely
+SGD_TRAJECTORY_RTOL = 1e-6      # how closely a student's SGD run must match one of the enumerated orders
+
+# --- MNIST accuracy band (measured: reference MLP 2 epochs, seeds 0-3: 97.29-97.43 % on the full test) --
+MNIST_PROFILE = "full"          # "full" for real grading; tests set AUTOGRADER_MNIST_PROFILE=small
+ACCURACY = {
+    # full marks at or above `full`, linear partial credit down to `floor`, 0 below
+    "full": {"full": 0.965, "floor": 0.90},
+    # the small checksummed subset used by most tests (fewer training images, so lower)
+    "small": {"full": 0.90, "floor": 0.80},
+}
+MNIST_HIDDEN_FRACTION = 0.5     # share of the 10,000 test images the sandbox never sees (accuracy is measured there)
+MNIST_SPLIT_SEED = 3            # fixed split of the test set into visible / hidden halves
+
+# --- sandbox limits --------------------------------------------------------------------------------------
+LIMITS = {
+    "cell_timeout_s": 300,        # one notebook cell (wall clock); the cell is stopped, later cells still run
+    "notebook_timeout_s": 900,    # all cells together
+    "call_timeout_s": 20,         # one call of a student function by a hidden test
+    "mlp_call_timeout_s": 120,    # calls that run the student's model on MNIST
+    "memory_bytes": 4 * 1024**3,  # RLIMIT_DATA of the child
+    "cpu_seconds": 1200,          # RLIMIT_CPU of the child
+    "file_bytes": 64 * 1024**2,   # RLIMIT_FSIZE: largest file the child may write
+    "tmpfs_bytes": 256 * 1024**2, # size of the child's writable home and /tmp
+    "processes": 64,              # RLIMIT_NPROC (threads count too)
+    "open_files": 256,
+    "output_bytes": 64 * 1024,    # stdout/stderr kept per cell
+    "message_bytes": 16 * 1024**2,# largest message the parent accepts from the child
+    "restarts": 3,                # fresh children after a crash or hang before giving up
+}
+
+# --- late policy (applied by batch from Canvas's LATE marker) --------------------------------------------
+# "none": no deduction; "fraction": multiply by (1 - LATE_FRACTION); "zero": late scores 0.
+# If K-LMS itself has a late policy for this assignment, use "none" here or the deduction happens twice.
+LATE_POLICY = "none"
+LATE_FRACTION = 0.2
+
+# --- batch ----------------------------------------------------------------------------------------------
+MAX_ZIP_BYTES = 2 * 1024**3       # total uncompressed size of a submissions zip
+MAX_ZIP_FILES = 5000
+MAX_NOTEBOOK_BYTES = 50 * 1024**2
