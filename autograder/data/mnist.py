@@ -126,6 +126,8 @@ class Profile:
     sandbox_root: Path           # holds MNIST/raw/ with the train set and the visible test half
     hidden_images: np.ndarray    # (n, 28, 28) uint8, never given to the child with labels
     hidden_labels: np.ndarray    # (n,) int64, never leaves the parent
+    probe_images: np.ndarray     # training images (the sandbox has them anyway) for checking evaluate etc.
+    probe_labels: np.ndarray
     digest: str                  # sha256 over the profile's files and split, part of grader_version
 
 
@@ -163,6 +165,7 @@ def profile(name: str, hidden_fraction: float, split_seed: int, raw: Path | None
             write_idx(tmp, arr)
             tmp.replace(target)
     h.update(hashlib.sha256(test_y[hidden].tobytes()).digest())
-    return Profile(name, root, test_x[hidden].copy(), test_y[hidden].astype(np.int64), h.hexdigest())
+    return Profile(name, root, test_x[hidden].copy(), test_y[hidden].astype(np.int64),
+                   train_x[:2000].copy(), train_y[:2000].astype(np.int64), h.hexdigest())
 
 

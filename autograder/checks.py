@@ -1,0 +1,152 @@
+"""The trusted checking vocabulary the hidden tests are written in.
+
+Every value a check looks at came from the sandbox as plain data. Checks coerce it here, in the trusted
+process (``float()``, ``np.asarray(..., float64)``), refuse what is not a finite number of the right shape,
+and compare against the reference themselves. A failed check raises ``CheckFailed`` with a message a
+student can act on: it names the function and what looks wrong, never the hidden input or expected value.
+Messages are Japanese / English.
+"""
+from __future__ import annotations
+
+import math
+import numbers
+
+import numpy as np
+
+from .sandbox.child.protocol import Device, Opaque
+
+
+class CheckFailed(AssertionError):
+    """A check that did not pass; ``str(exc)`` is the student-facing message."""
+
+
+class CallFailed(CheckFailed):
+    """The student's function raised, timed out, or is not defined."""
+
+
+# --- coercion ------------------------------------------------------------------------------------------------
+def _describe(value) -> str:
+    if isinstance(value, Opaque):
+        return f"an object of type {value}"
+    if isinstance(value, np.ndarray):
+        return f"an array of shape {value.shape}"
+    return f"a {type(value).__name__}"
+
+
+def as_float(value, what: str) -> float:
+    """A finite float from a Python/numpy number, a 0-d array or a one-element array."""
+    if isinstance(value, np.ndarray) and value.size == 1 and value.dtype.kind in "iuf":
+        value = value.reshape(()).item()
+    if isinstance(value, bool) or not isinstance(value, numbers.Real) or isinstance(value, (Opaque, Device)):
+        raise CheckFailed(f"{what} は数値 (float) を返す必要があります / {what} must return a number, "
+                          f"got {_describe(value)}")
+    result = float(value)
+    if not math.isfinite(result):
+        raise CheckFailed(f"{what} が nan または inf を返しました / {what} returned nan or inf")
+    return result
+
+
+def as_vector(value, what: str, length: int | None = None) -> np.ndarray:
+    """A finite float64 1-D array from a list, tuple or array (an (n, 1) array is accepted as (n,))."""
+    if isinstance(value, (list, tuple)):
+        try:
+            value = np.array([as_float(v, what) for v in value], dtype=np.float64)
+        except CheckFailed:
+            raise CheckFailed(f"{what} は数値の配列を返す必要があります / {what} must return an array of "
+                              "numbers") from None
+    if not isinstance(value, np.ndarray) or value.dtype.kind not in "iuf":
+        raise CheckFailed(f"{what} は数値の配列を返す必要があります / {what} must return an array of numbers, "
+                          f"got {_describe(value)}")
+    array = np.asarray(value, dtype=np.float64)
+    if array.ndim == 2 and 1 in array.shape:
+        array = array.ravel()
+    if array.ndim != 1 or (length is not None and array.shape[0] != length):
+        raise CheckFailed(f"{what} の返す配列の形が違います (要素数 {length} の 1 次元配列のはず) / {what} returned "
+                          f"an array of shape {array.shape}, expected a 1-D array of {length} values")
+    if not np.all(np.isfinite(array)):
+        raise CheckFailed(f"{what} が nan または inf を含む配列を返しました / {what} returned nan or inf")
+    return array
+
+
+def as_pair(value, what: str) -> tuple[float, float]:
+    """Two finite floats from a tuple, list or array of length 2."""
+    if isinstance(value, np.ndarray):
+        value = list(value.ravel()) if value.size == 2 else value
+    if not isinstance(value, (tuple, list)) or len(value) != 2:
+        raise CheckFailed(f"{what} は 2 つの値の組 (a, b) を返す必要があります / {what} must return a pair of "
+                          f"two numbers, got {_describe(value)}")
+    return as_float(value[0], what), as_float(value[1], what)
+
+
+def as_int_batches(value, what: str) -> list[np.ndarray]:
+    """A list of 1-D integer index arrays."""
+    if isinstance(value, np.ndarray) and value.ndim == 2:
+        value = list(value)
+    if not isinstance(value, (list, tuple)):
+        raise CheckFailed(f"{what} はインデックス配列のリストを返す必要があります / {what} must return a list of "
+                          f"index arrays, got {_describe(value)}")
+    batches = []
+    for batch in value:
+        if isinstance(batch, (list, tuple)):
+            batch = np.array(batch)
+        if isinstance(batch, numbers.Integral) and not isinstance(batch, bool):
+            batch = np.array([batch])
+        if not isinstance(batch, np.ndarray) or batch.dtype.kind not in "iu" and not (
+                batch.dtype.kind == "f" and np.all(np.isfinite(batch)) and np.all(batch == np.round(batch))):
+            raise CheckFailed(f"{what}: 各ミニバッチは整数インデックスの配列にしてください / each minibatch must be "
+                              "an array of integer indices")
+        batches.append(np.asarray(batch, dtype=np.int64).ravel())
+    return batches
+
+
+# --- comparisons ---------------------------------------------------------------------------------------------
+def close(expected: float, got: float, rtol: float, atol: float) -> bool:
+    return math.isclose(got, expected, rel_tol=rtol, abs_tol=atol)
+
+
+def check_scalar(what: str, expected: float, got: float, *, rtol: float, atol: float,
+                 mistakes: dict[str, float] | None = None) -> None:
+    """``got`` must equal ``expected`` within tolerance. ``mistakes`` maps a hint (a known wrong formula)
+    to the value that formula gives; a match turns the message into that hint."""
+    if close(expected, got, rtol, atol):
+        return
+    for hint, wrong in (mistakes or {}).items():
+        if close(wrong, got, rtol, atol):
+            raise CheckFailed(f"{what}: 値が違います。{hint}")
+    raise CheckFailed(f"{what}: 値が正解と一致しません / {what} does not return the expected value")
+
+
+def check_vector(what: str, expected: np.ndarray, got: np.ndarray, *, rtol: float, atol: float) -> None:
+    if got.shape != expected.shape:
+        raise CheckFailed(f"{what}: 返す配列の長さが違います / {what} returned {got.shape[0]} values, "
+                          f"expected {expected.shape[0]}")
+    if not np.allclose(got, expected, rtol=rtol, atol=atol):
+        raise CheckFailed(f"{what}: 値が正解と一致しません / {what} does not return the expected values")
+
+
+def is_epoch_partition(batches: list[np.ndarray], n: int, batch_size: int) -> str | None:
+    """None when ``batches`` cut a permutation of range(n) into chunks of ``batch_size`` (last shorter);
+    otherwise what is wrong, as a student-facing sentence."""
+    sizes = [len(b) for b in batches]
+    expected_sizes = [batch_size] * (n // batch_size) + ([n % batch_size] if n % batch_size else [])
+    flat = np.concatenate(batches) if batches else np.array([], dtype=np.int64)
+    if len(flat) < n and sorted(set(flat.tolist())) == sorted(flat.tolist()) and sizes[: len(expected_sizes)] \
+            == expected_sizes[: len(sizes)] and len(sizes) == n // batch_size:
+        return ("最後の (小さい) ミニバッチが捨てられています / the last, shorter minibatch is dropped: every "
+                "sample must appear once per epoch")
+    if sorted(flat.tolist()) != list(range(n)):
+        return ("1 エポックで各サンプルがちょうど 1 回ずつ使われていません / an epoch must use every index "
+                "0..n-1 exactly once (a permutation, not sampling with replacement)")
+    if sizes != expected_sizes:
+        return (f"ミニバッチの大きさが違います (batch_size ずつ、最後だけ小さくてよい) / minibatches must have "
+                f"batch_size elements each, only the last may be shorter")
+    return None
+
+
+def accuracy_credit(accuracy: float, full: float, floor: float) -> float:
+    """Fraction of the points: 1 at or above ``full``, linear down to 0 at ``floor``, 0 below."""
+    if accuracy >= full:
+        return 1.0
+    if accuracy <= floor:
+        return 0.0
+    return (accuracy - floor) / (full - floor)

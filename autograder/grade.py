@@ -1,0 +1,192 @@
+"""One submission in, one result out: ``grade_notebook(path) -> dict``.
+
+Reads the notebook as data, runs its code cells in the sandbox, runs the hidden otter test files here in
+the trusted process against stand-ins, and scores. Never raises for a bad submission: every fault becomes
+a status and a message. Safe to call from several processes at once (each call has its own sandbox).
+"""
+from __future__ import annotations
+
+import functools
+import hashlib
+import importlib.util
+import os
+import time
+from pathlib import Path
+
+import numpy as np
+
+from . import checks, layout, runner, secret, stand_ins
+from .data import mnist
+from .notebook import InvalidNotebook, code_cells
+from .sandbox.session import Session, SandboxUnavailable, sandbox_description
+
+NUMPY_API = ("fit_normal_equation", "predict", "loss", "gradient", "gd_step", "minibatch_indices", "train_sgd",
+             "mse", "rmse", "mae")
+TORCH_API = ("get_device", "MLP", "train_one_epoch", "evaluate", "model")
+GRADED_NAMES = NUMPY_API + TORCH_API
+STATUS_ORDER = ("invalid", "sandbox_error", "crashed", "timeout", "ok")
+
+
+@functools.lru_cache(maxsize=1)
+def config():
+    spec = importlib.util.spec_from_file_location("grader_config", layout.CONFIG_FILE)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+@functools.lru_cache(maxsize=4)
+def reference(path: Path = layout.REFERENCE_MODULE):
+    spec = importlib.util.spec_from_file_location("lec03_reference", path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def profile_name() -> str:
+    return os.environ.get("AUTOGRADER_MNIST_PROFILE") or config().MNIST_PROFILE
+
+
+@functools.lru_cache(maxsize=2)
+def mnist_profile(name: str) -> mnist.Profile:
+    cfg = config()
+    return mnist.profile(name, cfg.MNIST_HIDDEN_FRACTION, cfg.MNIST_SPLIT_SEED)
+
+
+def _files_digest(paths) -> str:
+    h = hashlib.sha256()
+    for path in paths:
+        h.update(str(path.relative_to(layout.ROOT)).encode() + b"\0" + path.read_bytes())
+    return h.hexdigest()
+
+
+@functools.lru_cache(maxsize=2)
+def grader_version(profile: str | None = None) -> str:
+    """A hash of everything that decides a score: harness, hidden tests, checks, config, reference, data."""
+    pkg = layout.ROOT / "autograder"
+    deciding = sorted(
+        [*pkg.glob("sandbox/**/*.py"), *layout.HIDDEN_TESTS_DIR.glob("*.py"),
+         *(pkg / name for name in ("checks.py", "grade.py", "runner.py", "stand_ins.py", "notebook.py")),
+         layout.CONFIG_FILE, layout.REFERENCE_MODULE, layout.CO2_CSV]
+    )
+    h = hashlib.sha256(_files_digest(deciding).encode())
+    cfg = config()
+    h.update(repr((profile or profile_name(), sorted(mnist.SHA256.items()), cfg.MNIST_SPLIT_SEED,
+                   cfg.MNIST_HIDDEN_FRACTION, mnist.SMALL_TRAIN, mnist.SMALL_TEST, mnist.SMALL_SEED)).encode())
+    return h.hexdigest()[:16]
+
+
+class Oracles(dict):
+    """Trusted reference functions the child may call while one call runs (see stand_ins.oracle)."""
+
+    def subset(self, *names):
+        return {n: self[n] for n in names}
+
+
+def _oracles(ref) -> Oracles:
+    return Oracles(
+        predict=stand_ins.oracle(ref.predict, 1), loss=stand_ins.oracle(ref.loss, 2),
+        gradient=stand_ins.oracle(ref.gradient, 2), gd_step=stand_ins.oracle(ref.gd_step, 2),
+        minibatch_indices=stand_ins.minibatch_oracle(ref.minibatch_indices),
+    )
+
+
+def _empty_questions(cfg, message: str) -> dict:
+    return {q: {"score": 0.0, "max_score": float(p), "checks": [{"name": "graded", "passed": False,
+                                                                   "message": message}]}
+            for q, p in cfg.POINTS.items()}
+
+
+def _result(cfg, status, message, questions, *, cells=(), measurements=None, started, seed=None, sha=None,
+            profile=None):
+    total = round(sum(q["score"] for q in questions.values()), 4)
+    return {
+        "assignment": cfg.ASSIGNMENT, "status": status, "message": message,
+        "total": total, "max_total": float(sum(cfg.POINTS.values())), "questions": questions,
+        "cells": list(cells), "measurements": measurements or {}, "duration_s": round(time.monotonic() - started, 3),
+        "seed": seed, "course_seed": cfg.COURSE_SEED, "grader_version": grader_version(profile),
+        "mnist_profile": profile, "sandbox": sandbox_description(cfg.LIMITS), "submission_sha256": sha,
+    }
+
+
+def grade_notebook(path: Path, *, reference_path: Path | None = None) -> dict:
+    started = time.monotonic()
+    cfg = config()
+    profile = profile_name()
+    path = Path(path)
+    try:
+        if path.stat().st_size > cfg.MAX_NOTEBOOK_BYTES:
+            raise InvalidNotebook(f"the file is larger than {cfg.MAX_NOTEBOOK_BYTES // 2**20} MiB")
+        data = path.read_bytes()
+        sha = hashlib.sha256(data).hexdigest()
+        cells = code_cells(data)
+    except (OSError, InvalidNotebook) as exc:
+        message = f"ノートブックとして読めません / not a readable notebook: {exc}"
+        return _result(cfg, "invalid", message, _empty_questions(cfg, message), started=started, profile=profile)
+    seed = secret.hidden_seed(sha)
+    ref = reference(reference_path or layout.REFERENCE_MODULE)
+    data_profile = mnist_profile(profile)
+    timing = stand_ins.CallLog()
+    measurements: dict = {}
+    try:
+        with Session(cells, list(GRADED_NAMES), files={"co2.csv": layout.CO2_CSV, "submission.ipynb": path},
+                     data_dir=data_profile.sandbox_root, limits=cfg.LIMITS, seed=cfg.COURSE_SEED,
+                     threads=cfg.TORCH_THREADS) as session:
+            t0 = time.monotonic()
+            records = session.run_notebook()
+            measurements["notebook_seconds"] = round(time.monotonic() - t0, 3)
+            questions = _run_hidden_tests(session, cfg, ref, seed, timing, measurements, data_profile, profile)
+    except SandboxUnavailable as exc:
+        message = f"sandbox could not be set up on this machine, nothing was run: {exc}"
+        return _result(cfg, "sandbox_error", message, _empty_questions(cfg, message), started=started,
+                       seed=seed, sha=sha, profile=profile)
+    measurements["seconds"] = {q: round(s, 4) for q, s in timing.seconds.items()}
+    cell_dicts = [{"index": r.index, "status": r.status, "duration_s": r.duration_s, "error": r.error}
+                  for r in records]
+    status, message = _status(cell_dicts, timing.faults)
+    return _result(cfg, status, message, questions, cells=cell_dicts, measurements=measurements,
+                   started=started, seed=seed, sha=sha, profile=profile)
+
+
+def _run_hidden_tests(session, cfg, ref, seed, timing, measurements, data_profile, profile) -> dict:
+    questions = {}
+    for i, question in enumerate(cfg.QUESTIONS):
+        env = {name: stand_ins.StandIn(session, name, timing, question, cfg.LIMITS["call_timeout_s"])
+               for name in NUMPY_API}
+        env.update(
+            ref=ref, check=checks, config=cfg, oracles=_oracles(ref), stand_in_tools=stand_ins,
+            rng=np.random.default_rng([seed, i]), mnist=data_profile, band=cfg.ACCURACY[profile],
+            measurements=measurements,
+            probe=stand_ins.Probes(session, timing, question, cfg.LIMITS["mlp_call_timeout_s"]),
+        )
+        cases = runner.load_cases(layout.HIDDEN_TESTS_DIR / f"{question}.py")
+        questions[question] = runner.run_question(cases, env, cfg.POINTS[question])
+    return questions
+
+
+def _status(cells: list[dict], call_faults: list[str]) -> tuple[str, str]:
+    crashed = [c["index"] for c in cells if c["status"] == "crashed"]
+    timed_out = [c["index"] for c in cells if c["status"] == "timeout"]
+    errors = [c["index"] for c in cells if c["status"] == "error"]
+    parts = []
+    if crashed:
+        parts.append(f"cell(s) {_cells(crashed)} stopped the Python process; the cells after them still ran")
+    if timed_out:
+        parts.append(f"cell(s) {_cells(timed_out)} ran past the time limit and were stopped; later cells still ran")
+    if errors:
+        parts.append(f"cell(s) {_cells(errors)} raised an error")
+    if "timeout" in call_faults:
+        parts.append(f"{call_faults.count('timeout')} call(s) of graded functions did not finish in time")
+    if "crashed" in call_faults:
+        parts.append("the Python process died while a graded function ran")
+    if crashed or "crashed" in call_faults:
+        status = "crashed"
+    elif timed_out or "timeout" in call_faults:
+        status = "timeout"
+    else:
+        status = "ok"
+    return status, "; ".join(parts) if parts else "all cells ran"
+
+
+def _cells(indices: list[int]) -> str:
+    return ", ".join(str(i + 1) for i in indices)  # 1-based, as a student counts code cells

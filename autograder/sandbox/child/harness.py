@@ -1,0 +1,369 @@
+"""The child side: run a student's notebook cell by cell, then answer the parent's calls.
+
+Runs inside the sandbox (see jail.py), after the student's code can already have changed anything in this
+process. Nothing here is trusted by the parent: whatever this file sends back is plain data that the parent
+validates and compares itself. It exists to execute honestly for honest students:
+
+* every code cell runs through IPython's InteractiveShell (magics work), in order, continuing past errors;
+  a cell that runs past its time limit is interrupted and the next cell runs;
+* shell escapes (``!cmd``), ``%pip``/``%conda`` and shell cell magics are skipped; ``google.colab`` is a stub;
+* Python, numpy and torch are seeded once with the course seed before the first cell;
+* after the cells, the last *function* bound to each graded name is the one that is graded (so
+  ``rmse = rmse(y, p)`` in a later cell does not hide the student's function);
+* calls and probes arrive as JSON frames on fd 3; answers leave on fd 4.
+"""
+import base64
+import io
+import os
+import signal
+import sys
+import time
+import traceback
+
+sys.path.insert(0, "/grader")
+sys.path.append("/grader/stubs")
+import protocol  # noqa: E402  (copied next to this file)
+
+IN_FD, OUT_FD = 3, 4
+GRADED_CALLABLES = None  # filled from setup: names whose last function binding is graded
+
+
+class GraderTimeout(BaseException):
+    """Raised by the alarm; a BaseException so that ``except Exception`` in student code does not eat it."""
+
+
+def _on_alarm(signum, frame):
+    raise GraderTimeout("time limit reached")
+
+
+class CappedText(io.TextIOBase):
+    """A text stream that keeps the first ``cap`` characters and counts the rest."""
+
+    def __init__(self, cap):
+        self.cap, self.parts, self.size, self.dropped = cap, [], 0, 0
+
+    def writable(self):
+        return True
+
+    def write(self, s):
+        s = str(s)
+        room = self.cap - self.size
+        if room > 0:
+            self.parts.append(s[:room])
+            self.size += min(len(s), room)
+        self.dropped += max(0, len(s) - max(room, 0))
+        return len(s)
+
+    def getvalue(self):
+        text = "".join(self.parts)
+        return text + (f"\n... [{self.dropped} more characters not kept]" if self.dropped else "")
+
+
+def _format_error(exc):
+    tb = traceback.format_exception(type(exc), exc, exc.__traceback__)
+    # drop the harness's own frames: the student needs their cell's lines, not ours
+    keep = [line for line in tb if "/grader/" not in line and "IPython/core" not in line]
+    text = "".join(keep)
+    return {"ename": type(exc).__name__, "evalue": str(exc)[:2000], "traceback": text[-8000:]}
+
+
+class Harness:
+    def __init__(self, setup):
+        self.setup = setup
+        self.cap = int(setup["output_bytes"])
+        self.graded = {}
+        self.shell = None
+
+    # -- notebook ------------------------------------------------------------------------------------------
+    def start_shell(self):
+        from IPython.core.interactiveshell import InteractiveShell
+
+        shell = InteractiveShell.instance(colors="nocolor")
+        shell.system = lambda *a, **k: None          # `!cmd` lines do nothing
+        shell.getoutput = lambda *a, **k: []         # `x = !cmd` gives an empty list
+        noop = lambda *a, **k: None  # noqa: E731
+        for name in ("pip", "conda", "mamba", "uv", "sx", "system"):
+            shell.register_magic_function(noop, "line", name)
+        for name in ("bash", "sh", "script", "system", "html", "javascript", "js", "perl", "ruby", "sx"):
+            shell.register_magic_function(noop, "cell", name)
+        shell.register_magic_function(self._matplotlib_magic, "line", "matplotlib")
+        self.shell = shell
+
+    @staticmethod
+    def _matplotlib_magic(line=""):
+        import matplotlib
+
+        matplotlib.use("Agg")
+
+    def seed(self):
+        import random
+
+        import numpy as np
+
+        random.seed(self.setup["seed"])
+        np.random.seed(self.setup["seed"])
+        try:
+            import torch
+        except ImportError:
+            return
+        torch.manual_seed(self.setup["seed"])
+        torch.set_num_threads(int(self.setup["threads"]))
+
+    def run_cells(self):
+        deadline = time.monotonic() + float(self.setup["notebook_timeout_s"])
+        skip = set(self.setup.get("skip", []))
+        for index, source in enumerate(self.setup["cells"]):
+            if index in skip:
+                continue
+            remaining = deadline - time.monotonic()
+            if remaining <= 0:
+                protocol.send(OUT_FD, {"type": "cell", "index": index, "status": "skipped",
+                                       "duration_s": 0.0, "output": "", "error": None})
+                continue
+            protocol.send(OUT_FD, {"type": "cell_start", "index": index})
+            record = self.run_cell(index, source, min(float(self.setup["cell_timeout_s"]), remaining))
+            self.remember_functions()
+            protocol.send(OUT_FD, record)
+
+    def run_cell(self, index, source, timeout):
+        out = CappedText(self.cap)
+        saved = sys.stdout, sys.stderr
+        sys.stdout = sys.stderr = out
+        start = time.monotonic()
+        status, error = "ok", None
+        signal.signal(signal.SIGALRM, _on_alarm)
+        signal.setitimer(signal.ITIMER_REAL, max(timeout, 0.01))
+        try:
+            result = self.shell.run_cell(source, store_history=True, silent=False)
+            exc = result.error_in_exec or result.error_before_exec
+            if exc is not None:
+                status, error = ("timeout" if isinstance(exc, GraderTimeout) else "error"), _format_error(exc)
+        except GraderTimeout as exc:
+            status, error = "timeout", _format_error(exc)
+        except BaseException as exc:  # SystemExit, KeyboardInterrupt... from the student's cell
+            status, error = "error", _format_error(exc)
+        finally:
+            signal.setitimer(signal.ITIMER_REAL, 0)
+            sys.stdout, sys.stderr = saved
+        return {"type": "cell", "index": index, "status": status, "error": error,
+                "duration_s": round(time.monotonic() - start, 4), "output": out.getvalue()}
+
+    def remember_functions(self):
+        ns = self.shell.user_ns
+        for name in self.setup["graded_names"]:
+            value = ns.get(name)
+            if name == "model":
+                if _is_module(value):
+                    self.graded[name] = value
+            elif callable(value):
+                self.graded[name] = value
+
+    def restore_graded(self):
+        self.shell.user_ns.update(self.graded)
+
+    # -- calls -----------------------------------------------------------------------------------------------
+    def serve(self):
+        self.restore_graded()
+        protocol.send(OUT_FD, {"type": "ready", "defined": sorted(self.graded)})
+        while True:
+            try:
+                request = protocol.recv(IN_FD)
+            except EOFError:
+                return
+            if request.get("type") == "exit":
+                return
+            self.answer(request)
+
+    def answer(self, request):
+        start = time.monotonic()
+        reply = {"type": "result", "id": request.get("id")}
+        signal.signal(signal.SIGALRM, _on_alarm)
+        signal.setitimer(signal.ITIMER_REAL, max(float(request.get("timeout", 10)), 0.01))
+        out = CappedText(self.cap)
+        saved = sys.stdout, sys.stderr
+        sys.stdout = sys.stderr = out
+        try:
+            if request.get("type") == "probe":
+                payload = protocol.decode(request.get("payload", {"__dict__": []}))
+                value = getattr(self, "probe_" + str(request["probe"]))(payload)
+            else:
+                value = self.call(request)
+            reply.update(ok=True, value=protocol.encode(value))
+        except GraderTimeout:
+            reply.update(ok=False, timeout=True, error={"ename": "Timeout", "evalue": "time limit reached",
+                                                        "traceback": ""})
+        except BaseException as exc:
+            reply.update(ok=False, error=_format_error(exc))
+        finally:
+            signal.setitimer(signal.ITIMER_REAL, 0)
+            sys.stdout, sys.stderr = saved
+        reply["seconds"] = round(time.monotonic() - start, 4)
+        protocol.send(OUT_FD, reply)
+
+    def function(self, name):
+        if name not in self.graded:
+            raise NameError(f"name '{name}' is not defined in the notebook")
+        return self.graded[name]
+
+    def call(self, request):
+        import numpy as np
+
+        fn = self.function(request["name"])
+        oracles = {name: self.make_oracle(name, request["id"]) for name in request.get("oracles", [])}
+        ns = self.shell.user_ns
+        saved = {name: ns.get(name) for name in oracles}
+        ns.update(oracles)
+        results = []
+        try:
+            args = [self.to_argument(a) for a in request.get("args", [])]
+            for _ in range(int(request.get("repeat", 1))):
+                np.random.seed(self.setup["seed"])  # code that ignores the passed rng gives the same draw
+                results.append(fn(*args))
+        finally:
+            for name, value in saved.items():
+                ns[name] = value
+        return results if request.get("repeat", 1) != 1 else results[0]
+
+    def to_argument(self, value):
+        import numpy as np
+
+        value = protocol.decode(value)
+        if isinstance(value, protocol.RngState):
+            rng = np.random.Generator(np.random.PCG64())
+            rng.bit_generator.state = dict(value)
+            return rng
+        if isinstance(value, np.ndarray) and value.dtype.kind == "f":
+            return value.astype(np.float64)
+        return value
+
+    def make_oracle(self, name, call_id):
+        """A stand-in that asks the parent to compute ``name`` with the reference (it never runs here)."""
+        import numpy as np
+
+        def oracle(*args):
+            payload = []
+            rng = None
+            for a in args:
+                if isinstance(a, np.random.Generator):
+                    rng = a
+                    payload.append({"__rng__": a.bit_generator.state})
+                else:
+                    payload.append(protocol.encode(a))
+            protocol.send(OUT_FD, {"type": "oracle", "id": call_id, "name": name, "args": payload})
+            answer = protocol.recv(IN_FD)
+            if not answer.get("ok"):
+                raise RuntimeError(answer.get("error", "the reference could not be computed"))
+            if rng is not None and "rng_state" in answer:
+                rng.bit_generator.state = answer["rng_state"]
+            return protocol.decode(answer["value"])
+
+        oracle.__name__ = name
+        return oracle
+
+    # -- probes for the PyTorch question ---------------------------------------------------------------------
+    def probe_get_device(self, request):
+        import torch
+
+        fn = self.function("get_device")
+        original = torch.cuda.is_available
+        torch.cuda.is_available = lambda: bool(request["cuda"])
+        try:
+            return str(fn())
+        finally:
+            torch.cuda.is_available = original
+
+    def probe_mlp_shapes(self, request):
+        import torch
+
+        cls = self.function("MLP")
+        model = cls()
+        model.eval()
+        shapes = []
+        with torch.no_grad():
+            for shape in request["input_shapes"]:
+                x = torch.randn(*[int(d) for d in shape])
+                shapes.append(list(model(x).shape))
+        return shapes
+
+    def _fixed_model(self, weights):
+        import torch
+
+        w1, b1, w2, b2 = (torch.tensor(w, dtype=torch.float32) for w in weights)
+        model = torch.nn.Sequential(torch.nn.Flatten(), torch.nn.Linear(w1.shape[1], w1.shape[0]),
+                                    torch.nn.ReLU(), torch.nn.Linear(w2.shape[1], w2.shape[0]))
+        with torch.no_grad():
+            model[1].weight.copy_(w1), model[1].bias.copy_(b1)
+            model[3].weight.copy_(w2), model[3].bias.copy_(b2)
+        return model
+
+    def _loader(self, request):
+        import torch
+
+        images = _normalise(request["images"])
+        labels = torch.tensor(request["labels"], dtype=torch.long)
+        dataset = torch.utils.data.TensorDataset(images, labels)
+        return torch.utils.data.DataLoader(dataset, batch_size=int(request["batch_size"]), shuffle=False)
+
+    def probe_evaluate(self, request):
+        import torch
+
+        model = self._fixed_model(request["weights"])
+        return self.function("evaluate")(model, self._loader(request), torch.device("cpu"))
+
+    def probe_train_one_epoch(self, request):
+        import torch
+
+        model = self._fixed_model(request["weights"])
+        optimizer = torch.optim.SGD(model.parameters(), lr=float(request["lr"]))
+        value = self.function("train_one_epoch")(model, self._loader(request), optimizer, torch.device("cpu"))
+        with torch.no_grad():
+            logits = model(_normalise(request["images"]))
+        return [value, logits]
+
+    def probe_predict(self, request):
+        import torch
+
+        model = self.graded.get("model")
+        if model is None:
+            raise NameError("no trained `model` (a torch.nn.Module) was defined by the notebook")
+        images = _normalise(request["images"])
+        try:
+            device = next(model.parameters()).device
+        except StopIteration:
+            device = torch.device("cpu")
+        model.eval()
+        preds = []
+        with torch.no_grad():
+            for start in range(0, len(images), 1000):
+                out = model(images[start:start + 1000].to(device))
+                preds.append(out.argmax(dim=1).cpu())
+        return torch.cat(preds).numpy().astype("int64")
+
+
+def _normalise(images_uint8):
+    """The lecture's preprocessing: ToTensor() then Normalize((0.1307,), (0.3081,)), shape (N, 1, 28, 28)."""
+    import torch
+
+    x = torch.tensor(images_uint8, dtype=torch.float32).div(255.0)
+    return x.sub(0.1307).div(0.3081).reshape(-1, 1, 28, 28)
+
+
+def _is_module(value):
+    torch = sys.modules.get("torch")
+    return torch is not None and isinstance(value, torch.nn.Module)
+
+
+def main():
+    os.environ.setdefault("MPLBACKEND", "Agg")
+    setup = protocol.recv(IN_FD)
+    harness = Harness(setup)
+    harness.start_shell()
+    harness.seed()
+    harness.run_cells()
+    harness.serve()
+
+
+if __name__ == "__main__":
+    main()
+    sys.stdout.flush()
+    os._exit(0)

@@ -1,0 +1,199 @@
+"""Turn this process into the sandbox, then exec the harness. Standard library only.
+
+Run by the trusted parent as ``python -I -S jail.py CONFIG_JSON``. In order:
+
+1. new mount, network, PID, IPC and UTS namespaces (plus a user namespace when not started as root);
+2. a fresh tmpfs root holding read-only binds of only what the child needs (the OS, the Python
+   installation and its packages, the harness) and a writable, size-capped home with the submission and
+   the public data; ``pivot_root`` into it, so the repository, hidden tests, solutions, grader_config.py,
+   gradebooks and other workers' folders do not exist for the child;
+3. no network (a new network namespace with no interface up);
+4. resource limits (memory, CPU time, file size, processes, open files, no core dumps);
+5. a uid of its own (root start: a per-sandbox uid no one else uses; otherwise the user namespace maps
+   a non-root uid), no capabilities, death with the parent;
+6. exec of the harness with a scrubbed environment.
+
+PID 1 of the new PID namespace stays a small reaper: when the harness ends, it exits with the harness's
+status, and the kernel kills whatever the student's code left running in the namespace.
+"""
+import ctypes
+import json
+import os
+import resource
+import signal
+import sys
+
+CLONE_NEWNS = 0x00020000
+CLONE_NEWUTS = 0x04000000
+CLONE_NEWIPC = 0x08000000
+CLONE_NEWUSER = 0x10000000
+CLONE_NEWPID = 0x20000000
+CLONE_NEWNET = 0x40000000
+MS_RDONLY, MS_NOSUID, MS_NODEV, MS_NOEXEC = 1, 2, 4, 8
+MS_REMOUNT, MS_BIND, MS_REC, MS_PRIVATE = 32, 4096, 16384, 1 << 18
+MNT_DETACH = 2
+PR_SET_PDEATHSIG, PR_SET_NO_NEW_PRIVS, PR_SET_DUMPABLE = 1, 38, 4
+SYS_PIVOT_ROOT = 155  # x86-64
+EXIT_JAIL_FAILED = 121
+
+libc = ctypes.CDLL(None, use_errno=True)
+
+
+def _check(result, what):
+    if result != 0:
+        err = ctypes.get_errno()
+        raise OSError(err, f"{what}: {os.strerror(err)}")
+
+
+def _mount(src, dst, fstype, flags, data=None):
+    _check(libc.mount(src.encode() if src else None, dst.encode(), fstype.encode() if fstype else None,
+                      ctypes.c_ulong(flags), data.encode() if data else None), f"mount {src} on {dst}")
+
+
+def _die_with_parent():
+    _check(libc.prctl(PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0), "prctl(PDEATHSIG)")
+
+
+def _bind(src, target, writable=False, device=False):
+    if os.path.isdir(src):
+        os.makedirs(target, exist_ok=True)
+    else:
+        os.makedirs(os.path.dirname(target), exist_ok=True)
+        open(target, "a").close()
+    _mount(src, target, None, MS_BIND | MS_REC)
+    flags = MS_BIND | MS_REMOUNT | MS_NOSUID | (0 if device else MS_NODEV) | (0 if writable else MS_RDONLY)
+    try:
+        _mount(None, target, None, flags)
+    except OSError:
+        # in a user namespace the original mount's locked flags must be kept: try with noexec as well
+        _mount(None, target, None, flags | MS_NOEXEC)
+
+
+def _build_root(cfg, root):
+    _mount(None, "/", None, MS_REC | MS_PRIVATE)
+    os.makedirs(root, exist_ok=True)
+    _mount("tmpfs", root, "tmpfs", MS_NOSUID | MS_NODEV, "size=16m,mode=755")
+    for src in cfg["binds_ro"]:
+        if os.path.exists(src):
+            _bind(src, root + src)
+    os.makedirs(root + "/proc")
+    _mount("proc", root + "/proc", "proc", MS_NOSUID | MS_NODEV | MS_NOEXEC)
+    os.makedirs(root + "/dev", mode=0o755)
+    for node in cfg["dev_nodes"]:
+        if os.path.exists(node):
+            _bind(node, root + node, writable=True, device=True)
+    size = int(cfg["tmpfs_bytes"])
+    for d in ("/tmp", "/dev/shm"):
+        os.makedirs(root + d, exist_ok=True)
+        _mount("tmpfs", root + d, "tmpfs", MS_NOSUID | MS_NODEV, f"size={size},mode=1777")
+    home = root + cfg["home"]
+    os.makedirs(home, exist_ok=True)
+    _mount("tmpfs", home, "tmpfs", MS_NOSUID | MS_NODEV, f"size={size},mode=755")
+    for name, src in cfg["home_files"].items():
+        with open(src, "rb") as f_in, open(os.path.join(home, name), "wb") as f_out:
+            f_out.write(f_in.read())
+    for name, src in cfg["home_dirs_ro"].items():
+        _bind(src, os.path.join(home, name))
+    _bind(cfg["grader_dir"], root + "/grader")
+    for path, uid in ((home, cfg["uid"]),):
+        os.chown(path, uid, uid)
+        for name in cfg["home_files"]:
+            os.chown(os.path.join(path, name), uid, uid)
+    old = root + "/.old_root"
+    os.makedirs(old)
+    _check(libc.syscall(SYS_PIVOT_ROOT, root.encode(), old.encode()), "pivot_root")
+    os.chdir("/")
+    _check(libc.umount2(b"/.old_root", MNT_DETACH), "umount old root")
+    os.rmdir("/.old_root")
+    _mount(None, "/", None, MS_BIND | MS_REMOUNT | MS_RDONLY | MS_NOSUID | MS_NODEV)
+
+
+def _limits(lim):
+    pairs = {
+        resource.RLIMIT_DATA: lim["memory_bytes"], resource.RLIMIT_CPU: lim["cpu_seconds"],
+        resource.RLIMIT_FSIZE: lim["file_bytes"], resource.RLIMIT_NPROC: lim["processes"],
+        resource.RLIMIT_NOFILE: lim["open_files"], resource.RLIMIT_CORE: 0,
+    }
+    for which, value in pairs.items():
+        resource.setrlimit(which, (int(value), int(value)))
+
+
+def _write(path, text):
+    with open(path, "w") as f:
+        f.write(text)
+
+
+def main():
+    cfg = json.loads(sys.argv[1])
+    _die_with_parent()
+    as_root = os.geteuid() == 0
+    outer_uid, outer_gid = os.geteuid(), os.getegid()
+    flags = CLONE_NEWNS | CLONE_NEWNET | CLONE_NEWPID | CLONE_NEWIPC | CLONE_NEWUTS
+    if not as_root:
+        flags |= CLONE_NEWUSER
+    _check(libc.unshare(flags), "unshare")
+    if as_root:
+        uid = cfg["uid_base"] + os.getpid()     # unique while this sandbox lives
+    else:
+        uid = 1000
+        _write("/proc/self/setgroups", "deny")
+        _write("/proc/self/uid_map", f"0 {outer_uid} 1\n")
+        _write("/proc/self/gid_map", f"0 {outer_gid} 1\n")
+    cfg["uid"] = uid if as_root else 0
+    pid = os.fork()
+    if pid:  # outside the PID namespace: wait and pass the status on
+        _, status = os.waitpid(pid, 0)
+        os._exit(os.waitstatus_to_exitcode(status) if os.WIFEXITED(status) else 128 + os.WTERMSIG(status))
+    _die_with_parent()
+    _build_root(cfg, cfg["staging"])
+    os.sethostname("sandbox") if hasattr(os, "sethostname") else libc.sethostname(b"sandbox", 7)
+    for fd, target in ((cfg["fd_in"], 3), (cfg["fd_out"], 4)):
+        if fd != target:
+            os.dup2(fd, target)
+    os.closerange(5, 65536)
+    if as_root:
+        os.setgroups([])
+        os.setresgid(uid, uid, uid)
+        os.setresuid(uid, uid, uid)
+    else:
+        os.setresgid(0, 0, 0)
+        os.setresuid(0, 0, 0)  # uid 0 only inside the user namespace; every capability is dropped below
+    _check(libc.prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0), "prctl(NO_NEW_PRIVS)")
+    _limits(cfg["limits"])
+    os.chdir(cfg["home"])
+    child = os.fork()
+    if child == 0:
+        _die_with_parent()
+        if not as_root:
+            _drop_all_capabilities()
+        os.execve(cfg["argv"][0], cfg["argv"], cfg["env"])
+    # PID 1: reap everything, leave with the harness's status
+    while True:
+        try:
+            pid, status = os.wait()
+        except ChildProcessError:
+            os._exit(EXIT_JAIL_FAILED)
+        if pid == child:
+            os._exit(os.waitstatus_to_exitcode(status) if os.WIFEXITED(status) else 128 + os.WTERMSIG(status))
+
+
+def _drop_all_capabilities():
+    # capset with empty sets (version 3, this pid); after this even uid 0 in the namespace is powerless
+    class Header(ctypes.Structure):
+        _fields_ = [("version", ctypes.c_uint32), ("pid", ctypes.c_int)]
+
+    class Data(ctypes.Structure):
+        _fields_ = [("effective", ctypes.c_uint32), ("permitted", ctypes.c_uint32),
+                    ("inheritable", ctypes.c_uint32)]
+
+    data = (Data * 2)()
+    _check(libc.capset(ctypes.byref(Header(0x20080522, 0)), data), "capset")
+
+
+if __name__ == "__main__":
+    try:
+        main()
+    except Exception as exc:  # the parent reads this from stderr and reports a sandbox error
+        sys.stderr.write(f"SANDBOX-SETUP-FAILED: {type(exc).__name__}: {exc}\n")
+        sys.stderr.flush()
+        os._exit(EXIT_JAIL_FAILED)
