@@ -31,7 +31,8 @@ Schema (``SCHEMA`` below is the source of truth; this is its reading guide)::
       measurements                           JSON, as grade_notebook returned it
       result_json                            the full result dict of autograder.grade.grade_notebook
     entries                                  files of an input that were not graded, and why:
-                                             batch_id, name, size, reason
+                                             batch_id, name, size, reason, student_key (when the
+                                             name says whose it is)
     picks                                    a TA's choice of notebook when a student attached several:
                                              student_key PRIMARY KEY, attachment_id, by, at
     overrides                                a TA's decisions: student_key, question (NULL = the whole
@@ -128,7 +129,8 @@ CREATE TABLE IF NOT EXISTS entries (
     batch_id INTEGER NOT NULL REFERENCES batches(id),
     name TEXT NOT NULL,
     size INTEGER,
-    reason TEXT NOT NULL
+    reason TEXT NOT NULL,
+    student_key TEXT
 );
 CREATE TABLE IF NOT EXISTS picks (
     student_key TEXT PRIMARY KEY,
@@ -303,9 +305,14 @@ def set_current(conn, student_key: str, submission_id: int | None) -> None:
     conn.execute("UPDATE students SET current_submission=? WHERE student_key=?", (submission_id, student_key))
 
 
-def record_entry(conn, batch_id: int, name: str, size: int | None, reason: str) -> None:
-    conn.execute("INSERT INTO entries (batch_id, name, size, reason) VALUES (?, ?, ?, ?)",
-                 (batch_id, name, size, reason))
+def record_entry(conn, batch_id: int, name: str, size: int | None, reason: str,
+                 student_key: str | None = None, user_id: str | None = None, name_slug: str = "") -> None:
+    """A file not graded (call inside a transaction); its student is made known when its name says whose."""
+    if student_key is not None:
+        conn.execute("INSERT OR IGNORE INTO students (student_key, user_id, name) VALUES (?, ?, ?)",
+                     (student_key, user_id, name_slug))
+    conn.execute("INSERT INTO entries (batch_id, name, size, reason, student_key) VALUES (?, ?, ?, ?, ?)",
+                 (batch_id, name, size, reason, student_key))
 
 
 def has_result(conn, sha256: str, grader_version: str) -> bool:
@@ -462,6 +469,8 @@ def grades(conn) -> list[Grade]:
     students = conn.execute(
         "SELECT * FROM students ORDER BY in_roster DESC, roster_order, student_key").fetchall()
     has_submissions = {r[0] for r in conn.execute("SELECT DISTINCT student_key FROM submissions")}
+    has_files = has_submissions | {r[0] for r in conn.execute(
+        "SELECT DISTINCT student_key FROM entries WHERE student_key IS NOT NULL")}
     have_roster = roster_size(conn) > 0
     named_shas: dict[str, str] = {}
     for st in students:
@@ -471,7 +480,7 @@ def grades(conn) -> list[Grade]:
     out = []
     for st in students:
         key = st["student_key"]
-        if not st["in_roster"] and key not in has_submissions:
+        if not st["in_roster"] and key not in has_files:
             continue
         g = Grade(key, st["user_id"], st["name"], st["sis_user_id"], st["sis_login_id"], st["section"],
                   bool(st["in_roster"]), st["roster_order"], "missing", max_total=top,
@@ -494,11 +503,16 @@ def grades(conn) -> list[Grade]:
                 g.questions = {q: _num((qs.get(q) or {}).get("score")) for q in config.QUESTIONS}
                 g.graded_total = res["total"]
                 g.max_total = res["max_total"] or top
-        elif key in has_submissions:
+        elif key in has_files:
             latest = conn.execute("SELECT flags FROM submissions WHERE student_key=? ORDER BY last_batch DESC, id "
                                   "LIMIT 1", (key,)).fetchone()
-            flags += json.loads(latest[0]) if latest else []
+            flags += [f for f in json.loads(latest[0]) if f != "not_chosen"] if latest else []
             g.status = "ambiguous" if any(f.startswith("ambiguous") for f in flags) else "no_notebook"
+            if g.status == "no_notebook":
+                files = [r[0] for r in conn.execute(
+                    "SELECT name FROM entries WHERE student_key=? AND batch_id=(SELECT max(batch_id) FROM entries "
+                    "WHERE student_key=?) ORDER BY name", (key, key))]
+                flags += [f"no notebook among: {', '.join(files)}"] if files else []
         if not g.in_roster and g.user_id is not None and have_roster:
             flags.append("not_in_roster")
         if g.anonymous and key.startswith("anon_"):
