@@ -169,10 +169,17 @@ def fingerprint(notebook: Mapping, template: frozenset = frozenset(), k: int = K
 def load_notebook(path: str | Path) -> dict | None:
     """The notebook dict, or None when the file is not a readable notebook."""
     try:
-        data = json.loads(Path(path).read_text(encoding="utf-8", errors="replace"))
-    except (OSError, ValueError):
+        return load_notebook_bytes(Path(path).read_bytes())
+    except OSError:
         return None
-    return data if isinstance(data, dict) else None
+
+
+def load_notebook_bytes(data: bytes) -> dict | None:
+    try:
+        nb = json.loads(data.decode("utf-8", errors="replace"))
+    except ValueError:
+        return None
+    return nb if isinstance(nb, dict) else None
 
 
 def template_fingerprint(release: Mapping | str | Path | None, k: int = K) -> frozenset:

@@ -1,0 +1,393 @@
+"""Per-student feedback (Japanese with English) from one grading result: Markdown, HTML and plain text.
+
+What a student sees: the score per question, the message of each failed check, the error and traceback of
+every cell that raised while the grader ran the notebook, and what a non-``ok`` status means. Nothing else
+of a result is shown: check names, hidden inputs, expected values and grader internals stay out (check
+messages are written for students by the hidden tests, and are the only check text used here).
+
+``python -m autograder feedback --db DB --out DIR`` writes ``<id>.md`` and ``<id>.html`` for every graded
+submission, named by Canvas user id (``u1001``) or anonymous id (``anon_x7k2``), never by student name.
+``plain_text(result, max_chars=...)`` is the Canvas comment (Canvas comments are plain text).
+"""
+from __future__ import annotations
+
+import html
+import re
+import sys
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import grader_config
+
+TITLE = "第3回 課題 採点結果 / Lecture 3 assignment: feedback"
+MAX_CHARS = 4000            # default length of the plain-text comment
+TRACEBACK_LINES = 25        # lines of a traceback kept in Markdown/HTML (the end, where the error is)
+TEXT_TRACEBACK_LINES = 8    # ... and in plain text
+
+QUESTION_TITLES = {
+    "normal_equation": "正規方程式 / normal equation",
+    "loss": "損失関数 / loss",
+    "gradient": "勾配 / gradient",
+    "gd_step": "勾配降下法の 1 ステップ / one gradient-descent step",
+    "minibatches": "ミニバッチ / minibatches",
+    "sgd": "確率的勾配降下法 / SGD",
+    "metrics": "評価指標 / metrics",
+    "mlp": "MLP (MNIST)",
+}
+
+_LIMITS = grader_config.LIMITS
+STATUS_TEXT = {
+    # status: (short label, explanation shown when the status is not ok)
+    "ok": ("採点完了 / graded", ""),
+    "timeout": (
+        "時間切れ / timed out",
+        f"ノートブックの実行が制限時間 (全体 {_LIMITS['notebook_timeout_s']} 秒、1 セル "
+        f"{_LIMITS['cell_timeout_s']} 秒) を超えたため途中で止めました。止まる前に定義された関数だけが採点されています。"
+        "無限ループや、必要以上に長い学習 (エポック数・データ量) がないか確認してください。 / "
+        f"Your notebook ran past the time limit ({_LIMITS['notebook_timeout_s']} s in all, "
+        f"{_LIMITS['cell_timeout_s']} s per cell) and was stopped; only what was defined before that was graded. "
+        "Look for an endless loop or training that runs much longer than needed.",
+    ),
+    "crashed": (
+        "異常終了 / crashed",
+        "ノートブックを実行していたプロセスが異常終了しました (メモリの使いすぎ、os._exit() などが原因になります)。"
+        f"メモリの上限は {_LIMITS['memory_bytes'] // 1024**3} GiB です。 / The process running your notebook "
+        "died (too much memory, os._exit() and the like cause this). The memory limit is "
+        f"{_LIMITS['memory_bytes'] // 1024**3} GiB.",
+    ),
+    "invalid": (
+        "読み込み不可 / not a notebook",
+        "提出されたファイルを Jupyter ノートブック (.ipynb) として読み込めませんでした。Colab の「ファイル → ダウンロード → "
+        ".ipynb をダウンロード」で保存したファイルを提出してください。 / The file you handed in could not be read as a "
+        "Jupyter notebook (.ipynb). Hand in the file from Colab's File → Download → Download .ipynb.",
+    ),
+    "sandbox_error": (
+        "採点システムのエラー / grader error",
+        "採点システム側の問題で採点できませんでした。あなたの提出物の問題ではありません。TA が確認して再採点します。 / "
+        "The grader itself failed on this submission; this is not a problem with your work. The TAs will "
+        "look at it and grade it again.",
+    ),
+}
+CELL_STATUS_TEXT = {
+    "error": "エラー / error",
+    "timeout": "時間切れ / timed out",
+    "crashed": "異常終了 / crashed",
+}
+_ANSI = re.compile(r"\x1b\[[0-9;?]*[ -/]*[@-~]")
+
+
+def fmt(x) -> str:
+    """A score or count for people: 10.0 → '10', 7.25 → '7.25'."""
+    if x is None:
+        return "–"
+    try:
+        value = round(float(x), 2)
+    except (TypeError, ValueError):
+        return str(x)
+    return f"{value:g}"
+
+
+# --- a small document model, rendered three ways ---------------------------------------------------------
+@dataclass
+class Block:
+    kind: str                       # h1 h2 h3 p kv table list code
+    text: str = ""
+    rows: list = field(default_factory=list)   # kv: [(key, value)]; table: [header, *rows]; list: [item]
+    priority: int = 0               # plain text drops higher numbers first when it must be short
+
+
+@dataclass
+class Context:
+    """What the gradebook knows beyond the result (all optional); see ``context_for``."""
+
+    label: str | None = None        # e.g. "u1001" (never a name)
+    final_score: float | None = None
+    late: bool = False
+    overridden: bool = False
+    excused: bool = False
+    question_overrides: dict = field(default_factory=dict)   # {qid: score set by a TA}
+
+
+def _clean(text) -> str:
+    return _ANSI.sub("", str(text or "")).replace("\r\n", "\n").replace("\r", "\n")
+
+
+def _tail_lines(text: str, n: int) -> str:
+    lines = text.rstrip("\n").split("\n")
+    if len(lines) <= n:
+        return "\n".join(lines)
+    return "...\n" + "\n".join(lines[-n:])
+
+
+def _status(result: dict) -> str:
+    status = str(result.get("status") or "sandbox_error")
+    return status if status in STATUS_TEXT else "sandbox_error"
+
+
+def _questions(result: dict) -> list[tuple[str, dict]]:
+    qs = result.get("questions") or {}
+    order = [q for q in grader_config.QUESTIONS if q in qs] + sorted(q for q in qs if q not in grader_config.QUESTIONS)
+    return [(q, qs[q] if isinstance(qs[q], dict) else {}) for q in order]
+
+
+def document(result: dict, ctx: Context | None = None) -> list[Block]:
+    """The feedback as blocks; the three renderers below only format these."""
+    ctx = ctx or Context()
+    status = _status(result)
+    blocks = [Block("h1", TITLE)]
+    summary = []
+    if ctx.label:
+        summary.append(("提出 / Submission", ctx.label))
+    summary.append(("自動採点の得点 / Autograder score", f"{fmt(result.get('total', 0))} / {fmt(result.get('max_total'))}"))
+    if ctx.excused:
+        summary.append(("最終得点 / Final score", "免除 / excused"))
+    elif ctx.final_score is not None and (ctx.late or ctx.overridden
+                                          or abs(float(ctx.final_score) - float(result.get("total") or 0)) > 1e-9):
+        why = []
+        if ctx.late:
+            why.append("提出遅れ / late")
+        if ctx.overridden:
+            why.append("TA による調整 / adjusted by a TA")
+        summary.append(("最終得点 / Final score",
+                        f"{fmt(ctx.final_score)} / {fmt(result.get('max_total'))}" + (f" ({', '.join(why)})" if why else "")))
+    elif ctx.late:
+        summary.append(("提出 / Hand-in", "提出遅れ / late"))
+    summary.append(("状態 / Status", STATUS_TEXT[status][0]))
+    acc = (result.get("measurements") or {}).get("mnist_accuracy")
+    if isinstance(acc, (int, float)):
+        summary.append(("MNIST テスト精度 / MNIST test accuracy", f"{100 * float(acc):.2f} %"))
+    blocks.append(Block("kv", rows=summary))
+    if status != "ok":
+        blocks.append(Block("p", STATUS_TEXT[status][1], priority=1))
+
+    questions = _questions(result)
+    if questions:
+        blocks.append(Block("h2", "設問ごとの得点 / Score per question"))
+        table = [("設問 / Question", "得点 / Score", "結果 / Result")]
+        for qid, q in questions:
+            score, max_score = q.get("score", 0), q.get("max_score")
+            shown = f"{fmt(score)} / {fmt(max_score)}"
+            if ctx.question_overrides.get(qid) is not None:
+                score = ctx.question_overrides[qid]
+                shown += f" → {fmt(score)} (TA)"
+            full = max_score is not None and float(score or 0) >= float(max_score) - 1e-9
+            mark = "満点 / full marks" if full else ("部分点 / partial" if float(score or 0) > 0 else "0 点 / no points")
+            table.append((QUESTION_TITLES.get(qid, qid), shown, mark))
+        blocks.append(Block("table", rows=table, priority=1))
+        for qid, q in questions:
+            failed = [_clean(c.get("message")) for c in q.get("checks") or []
+                      if isinstance(c, dict) and not c.get("passed")]
+            score, max_score = q.get("score", 0), q.get("max_score")
+            if not failed and (max_score is None or float(score or 0) >= float(max_score) - 1e-9):
+                continue
+            blocks.append(Block("h3", f"{QUESTION_TITLES.get(qid, qid)}: {fmt(score)} / {fmt(max_score)}"))
+            items = [m for m in failed if m.strip()] or [
+                "このノートブックでは確認できませんでした (上の状態を参照) / this could not be checked "
+                "(see the status above)"]
+            blocks.append(Block("list", rows=items))
+
+    bad = [c for c in result.get("cells") or [] if isinstance(c, dict) and c.get("status") in CELL_STATUS_TEXT]
+    skipped = sum(1 for c in result.get("cells") or [] if isinstance(c, dict) and c.get("status") == "skipped")
+    if bad or skipped:
+        blocks.append(Block("h2", "ノートブック実行中のエラー / Errors while running your notebook"))
+        blocks.append(Block("p", "セル番号は、ノートブックのコードセルを先頭から数えたものです。 / "
+                                 "Cells are numbered by counting code cells from the top of the notebook.",
+                            priority=2))
+        for cell in bad:
+            n = _cell_number(cell)
+            err = cell.get("error") or {}
+            blocks.append(Block("h3", f"コードセル {n} / code cell {n}: {CELL_STATUS_TEXT[cell['status']]}"))
+            head = ": ".join(s for s in (_clean(err.get("ename")), _clean(err.get("evalue"))) if s)
+            if head:
+                blocks.append(Block("p", head))
+            tb = _clean(err.get("traceback")).strip("\n")
+            if tb:
+                blocks.append(Block("code", tb))
+        if skipped:
+            blocks.append(Block("p", f"時間切れのため {skipped} 個のセルが実行されませんでした。 / "
+                                     f"{skipped} cell(s) did not run because time ran out."))
+    blocks.append(Block("p", "採点についての質問は TA に連絡してください。 / Questions about your grade: ask the TAs.",
+                        priority=2))
+    return blocks
+
+
+def _cell_number(cell: dict) -> int | str:
+    try:
+        return int(cell.get("index")) + 1
+    except (TypeError, ValueError):
+        return "?"
+
+
+# --- renderers --------------------------------------------------------------------------------------------
+_MD_SPECIAL = re.compile(r"([\\`*_\[\]{}<>#|!~])")
+
+
+def _md(text: str) -> str:
+    """Markdown-escape prose so that student-controlled text (an exception message) stays text."""
+    return _MD_SPECIAL.sub(r"\\\1", text.replace("&", "&amp;")).replace("\n", "  \n")
+
+
+def _fence(text: str) -> str:
+    longest = max((len(m) for m in re.findall(r"`+", text)), default=0)
+    return "`" * max(3, longest + 1)
+
+
+def to_markdown(blocks: list[Block]) -> str:
+    out = []
+    for b in blocks:
+        if b.kind in ("h1", "h2", "h3"):
+            out.append("#" * int(b.kind[1]) + " " + _md(b.text))
+        elif b.kind == "p":
+            out.append(_md(b.text))
+        elif b.kind == "kv":
+            out.append("\n".join(f"- **{_md(k)}**: {_md(v)}" for k, v in b.rows))
+        elif b.kind == "table":
+            head, *rows = b.rows
+            lines = ["| " + " | ".join(_md(h) for h in head) + " |", "|" + "---|" * len(head)]
+            lines += ["| " + " | ".join(_md(c) for c in row) + " |" for row in rows]
+            out.append("\n".join(lines))
+        elif b.kind == "list":
+            out.append("\n".join("- " + _md(item) for item in b.rows))
+        elif b.kind == "code":
+            fence = _fence(b.text)
+            out.append(f"{fence}text\n{_tail_lines(b.text, TRACEBACK_LINES)}\n{fence}")
+    return "\n\n".join(out) + "\n"
+
+
+_CSS = """
+body { font-family: "Noto Sans CJK JP", "Hiragino Sans", "Yu Gothic", "Meiryo", sans-serif; max-width: 60em;
+       margin: 2em auto; padding: 0 1em; line-height: 1.6; color: #222; }
+h1 { font-size: 1.5em; border-bottom: 2px solid #446; } h2 { font-size: 1.2em; margin-top: 1.6em; }
+h3 { font-size: 1.05em; } table { border-collapse: collapse; } td, th { border: 1px solid #bbb; padding: .3em .7em; }
+th { background: #eef; text-align: left; } dl { display: grid; grid-template-columns: max-content auto; gap: .2em 1em; }
+dt { font-weight: bold; } dd { margin: 0; }
+pre { background: #f6f6f6; border: 1px solid #ddd; padding: .7em; overflow-x: auto; font-size: .85em; }
+"""
+
+
+def to_html(blocks: list[Block]) -> str:
+    e = html.escape
+    body = []
+    for b in blocks:
+        if b.kind in ("h1", "h2", "h3"):
+            body.append(f"<{b.kind}>{e(b.text)}</{b.kind}>")
+        elif b.kind == "p":
+            body.append(f"<p>{e(b.text)}</p>".replace("\n", "<br>"))
+        elif b.kind == "kv":
+            body.append("<dl>" + "".join(f"<dt>{e(k)}</dt><dd>{e(v)}</dd>" for k, v in b.rows) + "</dl>")
+        elif b.kind == "table":
+            head, *rows = b.rows
+            body.append("<table><tr>" + "".join(f"<th>{e(h)}</th>" for h in head) + "</tr>"
+                        + "".join("<tr>" + "".join(f"<td>{e(c)}</td>" for c in row) + "</tr>" for row in rows)
+                        + "</table>")
+        elif b.kind == "list":
+            body.append("<ul>" + "".join(f"<li>{e(item)}</li>" for item in b.rows) + "</ul>")
+        elif b.kind == "code":
+            body.append(f"<pre>{e(_tail_lines(b.text, TRACEBACK_LINES))}</pre>")
+    title = blocks[0].text if blocks and blocks[0].kind == "h1" else TITLE
+    return (f'<!DOCTYPE html>\n<html lang="ja">\n<head>\n<meta charset="utf-8">\n<title>{e(title)}</title>\n'
+            f"<style>{_CSS}</style>\n</head>\n<body>\n" + "\n".join(body) + "\n</body>\n</html>\n")
+
+
+def to_text(blocks: list[Block], tb_lines: int | None = TEXT_TRACEBACK_LINES) -> str:
+    out = []
+    for b in blocks:
+        if b.kind == "h1":
+            out.append(b.text)
+        elif b.kind in ("h2", "h3"):
+            out.append(("■ " if b.kind == "h2" else "・") + b.text)
+        elif b.kind == "p":
+            out.append(b.text)
+        elif b.kind == "kv":
+            out.append("\n".join(f"{k}: {v}" for k, v in b.rows))
+        elif b.kind == "table":
+            out.append("\n".join(f"  {row[0]}: {row[1]}" for row in b.rows[1:]))
+        elif b.kind == "list":
+            out.append("\n".join(f"  - {item}" for item in b.rows))
+        elif b.kind == "code" and tb_lines:
+            out.append("\n".join("    " + ln for ln in _tail_lines(b.text, tb_lines).split("\n")))
+    return "\n\n".join(out).strip() + "\n"
+
+
+TRUNCATED = "\n…(長いため省略しました / shortened; the full feedback is with the TAs)\n"
+
+
+def _shorten(blocks: list[Block], max_chars: int) -> str:
+    """The plain text within max_chars: optional blocks and traceback lines go step by step, then a cut."""
+    steps = ((TEXT_TRACEBACK_LINES, 2), (TEXT_TRACEBACK_LINES, 1), (3, 1), (3, 0), (None, 0))
+    for tb_lines, max_priority in steps:
+        text = to_text([b for b in blocks if b.priority <= max_priority], tb_lines)
+        if len(text) <= max_chars:
+            return text
+    room = max(0, max_chars - len(TRUNCATED))
+    cut = text[:room]
+    if "\n" in cut[room // 2:]:
+        cut = cut[:cut.rindex("\n")]
+    return (cut.rstrip() + TRUNCATED)[:max_chars]
+
+
+# --- the three public forms -------------------------------------------------------------------------------
+def markdown(result: dict, ctx: Context | None = None) -> str:
+    return to_markdown(document(result, ctx))
+
+
+def html_page(result: dict, ctx: Context | None = None) -> str:
+    """A self-contained HTML page (inline CSS, no scripts, no external resources)."""
+    return to_html(document(result, ctx))
+
+
+def plain_text(result: dict, max_chars: int = MAX_CHARS, ctx: Context | None = None) -> str:
+    """The feedback as plain text for a Canvas comment, at most ``max_chars`` characters."""
+    return _shorten(document(result, ctx), max_chars)
+
+
+# --- CLI --------------------------------------------------------------------------------------------------
+def add_arguments(parser) -> None:
+    parser.add_argument("--db", required=True, help="the gradebook (SQLite) written by batch")
+    parser.add_argument("--out", required=True, help="folder for <id>.md and <id>.html per graded submission")
+
+
+def file_id(grade) -> str:
+    """A file name stem for a gradebook ``Grade``: Canvas user id or anonymous id, never a name."""
+    key = str(grade.student_key)
+    if grade.user_id is not None:
+        stem = f"u{grade.user_id}"
+    elif key.startswith("anon_"):
+        stem = key
+    else:                           # "file:<name>": the name may be a person's, so the submission id instead
+        stem = f"submission{grade.submission_id}"
+    return re.sub(r"[^A-Za-z0-9_-]", "_", stem)
+
+
+def context_for(grade) -> Context:
+    """The feedback context of a gradebook ``Grade`` (late flag, overrides, final score)."""
+    q_over = {o["question"]: o["score"] for o in grade.overrides if o["question"] is not None}
+    return Context(label=file_id(grade), final_score=grade.final_score, late=grade.late,
+                   overridden=bool(grade.overrides), excused=grade.excused, question_overrides=q_over)
+
+
+def run(args) -> int:
+    from . import gradebook
+
+    try:
+        conn = gradebook.connect(args.db, create=False)
+    except gradebook.GradebookError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 1
+    try:
+        grades = [g for g in gradebook.grades(conn) if g.result is not None]
+    finally:
+        conn.close()
+    out = Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
+    seen: set[str] = set()
+    for g in grades:
+        stem = file_id(g)
+        if stem in seen:            # two keys that sanitise alike: keep both files
+            stem = f"{stem}_{g.submission_id}"
+        seen.add(stem)
+        blocks = document(g.result, context_for(g))
+        (out / f"{stem}.md").write_text(to_markdown(blocks), encoding="utf-8")
+        (out / f"{stem}.html").write_text(to_html(blocks), encoding="utf-8")
+    print(f"wrote feedback for {len(grades)} graded submission(s) to {out}")
+    return 0

@@ -1,0 +1,363 @@
+"""``python -m autograder report --db DB --out report.html``: the class report, for the teaching staff.
+
+One self-contained HTML file (inline CSS, plots embedded as base64 PNG, no scripts, nothing fetched):
+score distribution, per-question mean and full-marks rate, status counts, the most frequent failed checks,
+MNIST accuracy against the threshold, late and missing counts, the slowest submissions, TA overrides,
+gradebook flags and similarity flags.
+
+Every number comes from ``gradebook.grades()``, the one reader of scores (the ``grades`` table is its
+stored copy), so the report agrees with the export. Students appear by Canvas user id or anonymous id.
+Value cells carry ``data-stat`` attributes so that tests (and scripts) can read the numbers back.
+"""
+from __future__ import annotations
+
+import base64
+import html
+import os
+import statistics
+import sys
+import tempfile
+from collections import Counter
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from pathlib import Path
+
+import grader_config
+
+from . import gradebook, ingest, layout, plots, similarity
+
+TOP_CHECKS = 15
+TOP_SLOWEST = 10
+
+
+def who(g) -> str:
+    """How a student is named in the report: Canvas user id, anonymous id, or the submission id."""
+    if g.user_id is not None:
+        return str(g.user_id)
+    if g.student_key.startswith("anon_"):
+        return g.student_key
+    return f"submission {g.submission_id}"
+
+
+def mnist_band() -> dict:
+    profile = os.environ.get("AUTOGRADER_MNIST_PROFILE", grader_config.MNIST_PROFILE)
+    return {"profile": profile, **grader_config.ACCURACY[profile]}
+
+
+@dataclass
+class Report:
+    grades: list
+    generated_at: str = field(default_factory=lambda: datetime.now(timezone.utc).replace(microsecond=0).isoformat())
+    similarity_flags: list = field(default_factory=list)
+    similarity_note: str = ""
+
+    # -- the numbers ------------------------------------------------------------------------------------------
+    @property
+    def graded(self) -> list:
+        """Students whose notebook the grader judged (a score exists, before overrides)."""
+        return [g for g in self.grades if g.status not in gradebook.NO_SCORE_STATUSES]
+
+    def counts(self) -> dict[str, int]:
+        gs = self.grades
+        return {
+            "students": len(gs),
+            "in_roster": sum(g.in_roster for g in gs),
+            "submitted": sum(g.status != "missing" for g in gs),
+            "graded": len(self.graded),
+            "missing": sum(g.status == "missing" for g in gs),
+            "late": sum(bool(g.late) for g in gs if g.status != "missing"),
+            "excused": sum(bool(g.excused) for g in gs),
+            "overridden": sum(bool(g.overrides) for g in gs),
+        }
+
+    def final_scores(self) -> list[float]:
+        return [float(g.final_score) for g in self.grades if g.final_score is not None]
+
+    def score_stats(self) -> dict[str, float | int | None]:
+        s = self.final_scores()
+        return {"n": len(s), "mean": statistics.fmean(s) if s else None, "median": statistics.median(s) if s else None,
+                "min": min(s) if s else None, "max": max(s) if s else None}
+
+    def status_counts(self) -> dict[str, int]:
+        return dict(Counter(g.status for g in self.grades).most_common())
+
+    def questions(self) -> list[dict]:
+        out = []
+        graded = self.graded
+        for q in grader_config.QUESTIONS:
+            top = float(grader_config.POINTS[q])
+            scores = [float(g.questions.get(q) or 0.0) for g in graded]
+            out.append({"qid": q, "max": top, "n": len(scores),
+                        "mean": statistics.fmean(scores) if scores else None,
+                        "full_rate": sum(s >= top - 1e-9 for s in scores) / len(scores) if scores else None})
+        return out
+
+    def failed_checks(self) -> list[dict]:
+        """(question, check) pairs by how many graded students failed them, with the commonest message."""
+        students: Counter = Counter()
+        messages: dict = {}
+        for g in self.graded:
+            seen = set()
+            for qid, q in ((g.result or {}).get("questions") or {}).items():
+                for c in (q or {}).get("checks") or []:
+                    if isinstance(c, dict) and not c.get("passed"):
+                        key = (qid, str(c.get("name", "")))
+                        if key not in seen:
+                            seen.add(key)
+                            students[key] += 1
+                        messages.setdefault(key, Counter())[str(c.get("message", ""))] += 1
+        return [{"qid": k[0], "check": k[1], "students": n, "message": messages[k].most_common(1)[0][0]}
+                for k, n in sorted(students.items(), key=lambda kv: (-kv[1], kv[0]))[:TOP_CHECKS]]
+
+    def accuracies(self) -> list[float]:
+        out = []
+        for g in self.graded:
+            acc = ((g.result or {}).get("measurements") or {}).get("mnist_accuracy")
+            if isinstance(acc, (int, float)) and not isinstance(acc, bool):
+                out.append(float(acc))
+        return out
+
+    def accuracy_stats(self) -> dict:
+        band, acc = mnist_band(), self.accuracies()
+        return {**band, "n": len(acc), "no_value": len(self.graded) - len(acc),
+                "at_full": sum(a >= band["full"] for a in acc),
+                "partial": sum(band["floor"] <= a < band["full"] for a in acc),
+                "below_floor": sum(a < band["floor"] for a in acc),
+                "median": statistics.median(acc) if acc else None}
+
+    def slowest(self) -> list[dict]:
+        rows = []
+        for g in self.grades:
+            r = g.result or {}
+            if not isinstance(r.get("duration_s"), (int, float)):
+                continue
+            m = r.get("measurements") or {}
+            secs = {q: s for q, s in (m.get("seconds") or {}).items() if isinstance(s, (int, float))}
+            worst = max(secs, key=secs.get) if secs else None
+            rows.append({"who": who(g), "status": g.status, "duration_s": float(r["duration_s"]),
+                         "notebook_seconds": m.get("notebook_seconds"),
+                         "slowest_question": f"{worst} ({secs[worst]:.1f} s)" if worst else "–"})
+        rows.sort(key=lambda row: -row["duration_s"])
+        return rows[:TOP_SLOWEST]
+
+    def overrides(self) -> list[dict]:
+        return [{"who": who(g), **o} for g in self.grades for o in g.overrides]
+
+    def flagged(self) -> list[tuple[str, list[str]]]:
+        return [(who(g), g.flags) for g in self.grades if g.flags]
+
+
+# --- similarity: the notebooks come from the batch input, matched to the gradebook by sha256 --------------
+def load_notebooks(conn, grades, submissions: str | Path | None = None) -> tuple[dict[str, dict], str]:
+    """{who: notebook dict} of every current submission found, and a note on what could not be found.
+
+    The input is read by ``ingest`` (its limits and member-name checks apply) into a temporary folder.
+    """
+    wanted: dict[str, list] = {}
+    for g in grades:
+        if g.sha256 and g.result is not None:
+            wanted.setdefault(g.sha256, []).append(g)
+    sources = [Path(submissions)] if submissions else list(dict.fromkeys(
+        Path(r[0]) for r in conn.execute("SELECT input FROM batches ORDER BY id DESC")))
+    found: dict[str, dict] = {}
+    for src in sources:
+        if not wanted:
+            break
+        if not src.exists():
+            continue
+        with tempfile.TemporaryDirectory(prefix="autograder-report-") as tmp:
+            try:
+                got = ingest.ingest(src, tmp)
+            except (ingest.IngestError, OSError):
+                continue
+            for nb in got.notebooks:
+                if nb.sha256 in wanted and nb.path is not None:
+                    data = similarity.load_notebook(nb.path)
+                    for g in wanted.pop(nb.sha256):
+                        if data is not None:
+                            found[who(g)] = data
+    missing = sum(len(v) for v in wanted.values())
+    note = (f"{missing} 件の提出ファイルが見つからないため比較していません / {missing} submission file(s) not "
+            f"found, not compared (looked in: {', '.join(str(s) for s in sources) or 'nothing'})"
+            if missing else "")
+    return found, note
+
+
+def build(db: str | Path, submissions: str | Path | None = None, release: str | Path | None = None) -> Report:
+    conn = gradebook.connect(db, create=False)
+    try:
+        grades = gradebook.grades(conn)
+        notebooks, note = load_notebooks(conn, grades, submissions)
+    finally:
+        conn.close()
+    report = Report(grades)
+    release = Path(release) if release else layout.RELEASE_NOTEBOOK
+    if not release.is_file():
+        note = " ".join(filter(None, [note, f"配布ノートブック {release} がないため、テンプレートを差し引かずに比較しました / "
+                                            "no release notebook: the template was not subtracted"]))
+        release = None
+    report.similarity_flags = similarity.find_similar(notebooks, release)
+    report.similarity_note = note
+    return report
+
+
+# --- HTML -------------------------------------------------------------------------------------------------
+_CSS = """
+body { font-family: "Noto Sans CJK JP", "Hiragino Sans", "Yu Gothic", "Meiryo", sans-serif; margin: 2em auto;
+       max-width: 75em; padding: 0 1em; color: #222; line-height: 1.5; }
+h1 { border-bottom: 2px solid #446; } h2 { margin-top: 2em; border-left: 5px solid #4a6fa5; padding-left: .4em; }
+table { border-collapse: collapse; margin: .5em 0 1em; } td, th { border: 1px solid #bbb; padding: .25em .6em; }
+th { background: #eef; text-align: left; } td.num { text-align: right; font-variant-numeric: tabular-nums; }
+img { max-width: 100%; display: block; margin: .5em 0; } .note { color: #555; font-size: .9em; }
+.grid { display: flex; flex-wrap: wrap; gap: 1em; align-items: flex-start; }
+"""
+
+
+def _num(x, digits: int = 2) -> str:
+    if x is None:
+        return "–"
+    return f"{round(float(x), digits):g}" if isinstance(x, float) else str(x)
+
+
+def _pct(x) -> str:
+    return "–" if x is None else f"{100 * x:.1f} %"
+
+
+def _table(head: list[str], rows: list[list], stats: list[list[str | None]] | None = None) -> str:
+    """A table; cells are (text) or already-formatted; ``stats`` gives a data-stat name per cell (or None)."""
+    e = html.escape
+    out = ["<table><tr>" + "".join(f"<th>{e(h)}</th>" for h in head) + "</tr>"]
+    for i, row in enumerate(rows):
+        cells = []
+        for j, cell in enumerate(row):
+            name = stats[i][j] if stats and stats[i] and j < len(stats[i]) else None
+            attr = f' data-stat="{e(name)}"' if name else ""
+            cls = ' class="num"' if isinstance(cell, (int, float)) or (name is not None) else ""
+            text = _num(cell) if isinstance(cell, (int, float)) else str(cell)
+            cells.append(f"<td{cls}{attr}>{e(text)}</td>")
+        out.append("<tr>" + "".join(cells) + "</tr>")
+    return "".join(out) + "</table>"
+
+
+def _img(png: bytes, alt: str) -> str:
+    return f'<img alt="{html.escape(alt)}" src="data:image/png;base64,{base64.b64encode(png).decode()}">'
+
+
+def render(report: Report) -> str:
+    e = html.escape
+    counts, stats, acc = report.counts(), report.score_stats(), report.accuracy_stats()
+    questions = report.questions()
+    parts = [f"<h1>第3回 課題 クラスレポート / Lecture 3 assignment: class report</h1>",
+             f'<p class="note">作成 / generated {e(report.generated_at)} · 課題 / assignment {e(grader_config.ASSIGNMENT)}'
+             f" · 満点 / max {_num(gradebook.max_total())} · 学生は Canvas ユーザー ID または匿名 ID で表示 / students "
+             "are shown by Canvas user id or anonymous id</p>"]
+
+    parts.append("<h2>概要 / Overview</h2>")
+    labels = {"students": "学生 / students", "in_roster": "名簿 / in roster", "submitted": "提出 / submitted",
+              "graded": "採点済み / graded", "missing": "未提出 / missing", "late": "遅れ / late",
+              "excused": "免除 / excused", "overridden": "TA 調整あり / with overrides"}
+    parts.append(_table(["", "人数 / count"], [[labels[k], v] for k, v in counts.items()],
+                        [[None, k] for k in counts]))
+    stat_labels = {"n": "得点のある学生 / students with a score", "mean": "平均 / mean", "median": "中央値 / median",
+                   "min": "最低 / min", "max": "最高 / max"}
+    parts.append('<div class="grid"><div>' + _table(
+        ["最終得点 / final score", ""], [[stat_labels[k], v] for k, v in stats.items()],
+        [[None, f"score_{k}"] for k in stats]) + "</div><div>"
+        + _img(plots.score_histogram(report.final_scores(), gradebook.max_total()), "score histogram")
+        + "</div></div>")
+
+    parts.append("<h2>状態 / Status</h2>")
+    sc = report.status_counts()
+    parts.append('<div class="grid"><div>' + _table(["状態 / status", "人数 / count"], [[k, v] for k, v in sc.items()],
+                                                   [[None, f"status_{k}"] for k in sc]) + "</div><div>"
+                 + _img(plots.status_bars(sc), "status counts") + "</div></div>")
+
+    parts.append(f"<h2>設問ごと / Per question</h2><p class=\"note\">採点済み {counts['graded']} 人について "
+                 "(TA の設問ごとの調整を含む) / over the graded students, question overrides included</p>")
+    parts.append(_table(
+        ["設問 / question", "配点 / points", "平均 / mean", "満点率 / full marks"],
+        [[q["qid"], q["max"], q["mean"], _pct(q["full_rate"])] for q in questions],
+        [[None, None, f"q_mean_{q['qid']}", f"q_full_{q['qid']}"] for q in questions]))
+    parts.append(_img(plots.question_bars([q["qid"] for q in questions], [q["mean"] or 0.0 for q in questions],
+                                          [q["max"] for q in questions], [q["full_rate"] or 0.0 for q in questions]),
+                      "per-question scores"))
+
+    parts.append("<h2>よく落ちるチェック / Most frequently failed checks</h2>")
+    checks = report.failed_checks()
+    parts.append(_table(["設問 / question", "チェック / check", "学生数 / students", "メッセージ例 / example message"],
+                        [[c["qid"], c["check"], c["students"], c["message"]] for c in checks],
+                        [[None, None, f"check_{c['qid']}_{c['check']}", None] for c in checks])
+                 if checks else "<p>なし / none</p>")
+
+    parts.append(f"<h2>MNIST 精度 / MNIST accuracy</h2><p class=\"note\">profile {e(acc['profile'])}: "
+                 f"満点 / full marks ≥ {_pct(acc['full'])}, 部分点 / partial ≥ {_pct(acc['floor'])}</p>")
+    acc_rows = [("n", "精度のある学生 / with an accuracy"), ("at_full", "満点の閾値以上 / at or above full"),
+                ("partial", "部分点 / partial"), ("below_floor", "下限未満 / below floor"),
+                ("no_value", "精度なし / no accuracy"), ("median", "中央値 / median")]
+    parts.append('<div class="grid"><div>' + _table(
+        ["", "人数 / count"], [[label, _pct(acc[k]) if k == "median" else acc[k]] for k, label in acc_rows],
+        [[None, f"acc_{k}"] for k, _ in acc_rows]) + "</div><div>"
+        + _img(plots.accuracy_histogram(report.accuracies(), acc["full"], acc["floor"]), "MNIST accuracy")
+        + "</div></div>")
+
+    parts.append("<h2>遅い提出 / Slowest submissions</h2>")
+    slow = report.slowest()
+    parts.append(_table(["学生 / student", "状態 / status", "採点時間 / grading (s)", "ノートブック / notebook (s)",
+                         "最も遅い設問 / slowest question"],
+                        [[r["who"], r["status"], r["duration_s"], r["notebook_seconds"] if r["notebook_seconds"]
+                          is not None else "–", r["slowest_question"]] for r in slow])
+                 if slow else "<p>なし / none</p>")
+
+    parts.append("<h2>TA による調整 / Overrides</h2>")
+    ovs = report.overrides()
+    parts.append(_table(["学生 / student", "設問 / question", "得点 / score", "免除 / excused", "理由 / reason",
+                         "担当 / by", "日時 / at"],
+                        [[o["who"], o["question"] or "全体 / whole", o["score"] if o["score"] is not None else "–",
+                          "yes" if o["excused"] else "", o["reason"], o["by"], o["at"]] for o in ovs])
+                 if ovs else "<p>なし / none</p>")
+
+    parts.append("<h2>類似フラグ / Similarity flags</h2><p class=\"note\">名前・コメント・空白・配布テンプレートを除いて"
+                 "ほぼ同じコードの組です。TA が確認するためのもので、自動的な減点ではありません。 / Pairs whose own code is "
+                 "nearly identical once names, comments, whitespace and the release template are set aside: for a "
+                 f"TA to read, never an automatic penalty. Score = shared / smaller (flagged at ≥ "
+                 f"{similarity.THRESHOLD:g}).</p>")
+    if report.similarity_note:
+        parts.append(f'<p class="note">{e(report.similarity_note)}</p>')
+    flags = report.similarity_flags
+    parts.append(_table(["学生 A / student A", "学生 B / student B", "スコア / score", "Jaccard", "共通 n-gram / shared"],
+                        [[f.a, f.b, f.score, f.jaccard, f.shared] for f in flags],
+                        [[None, None, f"sim_{f.a}_{f.b}"] for f in flags])
+                 if flags else "<p>なし / none</p>")
+
+    parts.append("<h2>成績表のフラグ / Gradebook flags</h2>")
+    flagged = report.flagged()
+    parts.append(_table(["学生 / student", "フラグ / flags"], [[w, ", ".join(fl)] for w, fl in flagged])
+                 if flagged else "<p>なし / none</p>")
+
+    return ('<!DOCTYPE html>\n<html lang="ja">\n<head>\n<meta charset="utf-8">\n'
+            "<title>第3回 課題 クラスレポート / Lecture 3 class report</title>\n"
+            f"<style>{_CSS}</style>\n</head>\n<body>\n" + "\n".join(parts) + "\n</body>\n</html>\n")
+
+
+# --- CLI --------------------------------------------------------------------------------------------------
+def add_arguments(parser) -> None:
+    parser.add_argument("--db", required=True, help="the gradebook (SQLite) written by batch")
+    parser.add_argument("--out", required=True, help="the HTML file to write")
+    parser.add_argument("--submissions", help="zip or folder holding the notebooks, for similarity flags "
+                        "(default: the input of the latest batch that still exists)")
+    parser.add_argument("--release", help=f"release notebook whose template code is ignored (default: "
+                        f"{layout.RELEASE_NOTEBOOK.relative_to(layout.ROOT)})")
+
+
+def run(args) -> int:
+    try:
+        report = build(args.db, args.submissions, args.release)
+    except gradebook.GradebookError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 1
+    out = Path(args.out)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(render(report), encoding="utf-8")
+    c = report.counts()
+    print(f"wrote {out}: {c['graded']} graded, {c['missing']} missing, {len(report.similarity_flags)} similarity flag(s)")
+    return 0
