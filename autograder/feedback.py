@@ -41,18 +41,20 @@ STATUS_TEXT = {
     "ok": ("採点完了 / graded", ""),
     "timeout": (
         "時間切れ / timed out",
-        f"ノートブックの実行が制限時間 (全体 {_LIMITS['notebook_timeout_s']} 秒、1 セル "
-        f"{_LIMITS['cell_timeout_s']} 秒) を超えたため途中で止めました。止まる前に定義された関数だけが採点されています。"
-        "無限ループや、必要以上に長い学習 (エポック数・データ量) がないか確認してください。 / "
-        f"Your notebook ran past the time limit ({_LIMITS['notebook_timeout_s']} s in all, "
-        f"{_LIMITS['cell_timeout_s']} s per cell) and was stopped; only what was defined before that was graded. "
-        "Look for an endless loop or training that runs much longer than needed.",
+        f"セルの実行 (1 セル {_LIMITS['cell_timeout_s']} 秒まで、全体 {_LIMITS['notebook_timeout_s']} 秒まで)、または"
+        f"採点のための関数の呼び出し (1 回 {_LIMITS['call_timeout_s']} 秒まで、MNIST の学習・評価は "
+        f"{_LIMITS['mlp_call_timeout_s']} 秒まで) が制限時間を超えたため止めました。無限ループや、必要以上に長い学習 "
+        "(エポック数・データ量) がないか確認してください。 / A cell (up to "
+        f"{_LIMITS['cell_timeout_s']} s each, {_LIMITS['notebook_timeout_s']} s in all) or a call of one of your "
+        f"functions by the grader (up to {_LIMITS['call_timeout_s']} s, {_LIMITS['mlp_call_timeout_s']} s for MNIST "
+        "training and evaluation) ran past its time limit and was stopped. Look for an endless loop or training "
+        "that runs much longer than needed.",
     ),
     "crashed": (
         "異常終了 / crashed",
-        "ノートブックを実行していたプロセスが異常終了しました (メモリの使いすぎ、os._exit() などが原因になります)。"
-        f"メモリの上限は {_LIMITS['memory_bytes'] // 1024**3} GiB です。 / The process running your notebook "
-        "died (too much memory, os._exit() and the like cause this). The memory limit is "
+        "ノートブックを実行していた Python プロセスが異常終了しました (メモリの使いすぎ、os._exit() などが原因になります)。"
+        f"メモリの上限は {_LIMITS['memory_bytes'] // 1024**3} GiB です。 / The Python process running your "
+        "notebook died (too much memory, os._exit() and the like cause this). The memory limit is "
         f"{_LIMITS['memory_bytes'] // 1024**3} GiB.",
     ),
     "invalid": (
@@ -159,32 +161,37 @@ def document(result: dict, ctx: Context | None = None) -> list[Block]:
     blocks.append(Block("kv", rows=summary))
     if status != "ok":
         blocks.append(Block("p", STATUS_TEXT[status][1], priority=1))
+    if status in ("timeout", "crashed", "invalid") and str(result.get("message") or "").strip():
+        blocks.append(Block("p", "詳細 / Details: " + _clean(result["message"]).strip()))
 
     questions = _questions(result)
     if questions:
         blocks.append(Block("h2", "設問ごとの得点 / Score per question"))
         table = [("設問 / Question", "得点 / Score", "結果 / Result")]
+        details = []
         for qid, q in questions:
+            title = QUESTION_TITLES.get(qid, qid)
             score, max_score = q.get("score", 0), q.get("max_score")
             shown = f"{fmt(score)} / {fmt(max_score)}"
+            graded_full = max_score is None or float(score or 0) >= float(max_score) - 1e-9
             if ctx.question_overrides.get(qid) is not None:
                 score = ctx.question_overrides[qid]
                 shown += f" → {fmt(score)} (TA)"
             full = max_score is not None and float(score or 0) >= float(max_score) - 1e-9
-            mark = "満点 / full marks" if full else ("部分点 / partial" if float(score or 0) > 0 else "0 点 / no points")
-            table.append((QUESTION_TITLES.get(qid, qid), shown, mark))
+            table.append((title, shown, "満点 / full marks" if full else
+                          "部分点 / partial" if float(score or 0) > 0 else "0 点 / no points"))
+            # failed checks, and a passed check's note (partial credit) when points were lost
+            notes = [_clean(c.get("message")).strip() for c in q.get("checks") or [] if isinstance(c, dict)
+                     and (not c.get("passed") or (not graded_full and str(c.get("message")).strip() not in ("", "OK")))]
+            if notes or not graded_full:
+                details.append(Block("h3", f"{title}: {shown}"))
+                details.append(Block("list", rows=list(dict.fromkeys(m for m in notes if m)) or [
+                    "このノートブックでは確認できませんでした (上の状態を参照) / this could not be checked "
+                    "(see the status above)"]))
         blocks.append(Block("table", rows=table, priority=1))
-        for qid, q in questions:
-            failed = [_clean(c.get("message")) for c in q.get("checks") or []
-                      if isinstance(c, dict) and not c.get("passed")]
-            score, max_score = q.get("score", 0), q.get("max_score")
-            if not failed and (max_score is None or float(score or 0) >= float(max_score) - 1e-9):
-                continue
-            blocks.append(Block("h3", f"{QUESTION_TITLES.get(qid, qid)}: {fmt(score)} / {fmt(max_score)}"))
-            items = [m for m in failed if m.strip()] or [
-                "このノートブックでは確認できませんでした (上の状態を参照) / this could not be checked "
-                "(see the status above)"]
-            blocks.append(Block("list", rows=items))
+        # an unreadable notebook or a grader failure fails every question alike: the status says it all
+        if status not in ("invalid", "sandbox_error"):
+            blocks += details
 
     bad = [c for c in result.get("cells") or [] if isinstance(c, dict) and c.get("status") in CELL_STATUS_TEXT]
     skipped = sum(1 for c in result.get("cells") or [] if isinstance(c, dict) and c.get("status") == "skipped")
