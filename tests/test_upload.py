@@ -1,0 +1,135 @@
+"""``upload`` against tests/canvas_server.py (a loopback stand-in for the Canvas endpoints it uses)."""
+import warnings
+
+import pytest
+
+from autograder import gradebook, upload
+from autograder.__main__ import main
+from canvas_server import FakeCanvas, Student
+from test_gradebook import make_gradebook, nb, result, sha
+
+TOKEN = "7~SeCrEtToKeN0123456789abcdefSECRET"
+COURSE, ASSIGNMENT = 4242, 12345
+
+
+@pytest.fixture
+def fake():
+    server = FakeCanvas(TOKEN, COURSE, ASSIGNMENT, [
+        Student(1001, "80012345", "taro@keio.jp"), Student(1002, "80012346", "hanako@keio.jp", late=True),
+        Student(1003), Student(1004), Student(1009)])
+    url = server.start()
+    server.url = url
+    yield server
+    server.stop()
+
+
+@pytest.fixture
+def db(tmp_path, monkeypatch):
+    monkeypatch.setenv("CANVAS_API_TOKEN", TOKEN)
+    conn, _ = make_gradebook(tmp_path, results={sha(nb("taro")): result({"mlp": 3.25}),
+                                                sha(nb("hanako")): result({"loss": 0.0}), sha(nb("fuji")): None})
+    gradebook.add_override(conn, "1004", question=None, score=None, excused=True, reason="medical", by="ta")
+    return tmp_path / "gradebook.db"
+
+
+def run_upload(db, fake, capsys, *extra):
+    code = main(["upload", "--db", str(db), "--course", str(COURSE), "--assignment", str(ASSIGNMENT),
+                 "--url", fake.url, "--backoff", "0", *extra])
+    out = capsys.readouterr()
+    assert TOKEN not in out.out and TOKEN not in out.err and TOKEN[-8:] not in out.out + out.err
+    return code, out.out, out.err
+
+
+def test_dry_run_changes_nothing(db, fake, capsys):
+    code, out, _ = run_upload(db, fake, capsys)
+    assert code == 0
+    assert fake.puts() == []
+    assert all(s["score"] is None and not s["submission_comments"] for s in fake.subs.values())
+    assert "(dry run) would update 1001" in out and "grade - -> 73.25" in out
+    assert "would change 3" in out and "--apply" in out
+
+
+def test_apply_sets_grades_and_rerun_is_idempotent(db, fake, capsys):
+    code, out, err = run_upload(db, fake, capsys, "--apply")
+    assert code == 0, err
+    assert fake.subs[1001]["score"] == 73.25 and fake.subs[1002]["score"] == 70.0
+    assert fake.subs[1004]["excused"] is True
+    assert fake.subs[1003]["score"] is None and fake.subs[1009]["score"] is None   # ambiguous, pending
+    assert len(fake.subs[1001]["submission_comments"]) == 1
+    assert "73.25" in fake.subs[1001]["submission_comments"][0]["comment"]
+    puts = fake.puts()
+    assert len(puts) == 3
+    assert puts[0]["form"]["submission[posted_grade]"] == ["73.25"]
+    assert "comment[text_comment]" in puts[0]["form"]
+    assert fake.requests[2]["query"] == {"include[]": ["submission_comments"]}
+    # the same upload again: nothing to send
+    code, out, _ = run_upload(db, fake, capsys, "--apply")
+    assert code == 0 and len(fake.puts()) == 3 and "changed 0, already up to date 3" in out
+    assert all(len(s["submission_comments"]) <= 1 for s in fake.subs.values())
+    conn = gradebook.connect(db, create=False)
+    assert conn.execute("SELECT count(*) FROM audit WHERE action='upload'").fetchone()[0] == 3
+    assert not any(TOKEN in r[0] for r in conn.execute("SELECT detail FROM audit"))
+
+
+def test_changed_grade_is_sent_and_existing_comment_is_not_repeated(db, fake, capsys):
+    run_upload(db, fake, capsys, "--apply")
+    conn = gradebook.connect(db, create=False)
+    fake.subs[1001]["score"] = fake.subs[1001]["entered_score"] = 10.0    # someone typed over it in K-LMS
+    code, out, _ = run_upload(db, fake, capsys, "--apply")
+    assert code == 0 and "grade 10.0 -> 73.25" in out
+    last = fake.puts()[-1]["form"]
+    assert last["submission[posted_grade]"] == ["73.25"] and "comment[text_comment]" not in last
+    assert len(fake.subs[1001]["submission_comments"]) == 1
+    conn.close()
+
+
+def test_klms_late_policy_does_not_cause_reposting(db, fake, capsys):
+    fake.late_deduction = 0.1           # K-LMS deducts on its side: score 63.0, entered_score 70.0
+    run_upload(db, fake, capsys, "--apply")
+    assert fake.subs[1002]["score"] == 63.0 and fake.subs[1002]["entered_score"] == 70.0
+    n = len(fake.puts())
+    code, out, _ = run_upload(db, fake, capsys, "--apply")
+    assert len(fake.puts()) == n and "already up to date 3" in out
+
+
+def test_retries_on_429_and_500(db, fake, capsys):
+    fake.fail_next = [429, 500]
+    code, out, err = run_upload(db, fake, capsys, "--apply")
+    assert code == 0, err
+    assert "retrying" in err and "RateLimitExceeded" not in out
+    assert fake.subs[1001]["score"] == 73.25 and len(fake.puts()) == 3
+
+
+def test_put_that_failed_after_taking_effect_is_not_repeated(db, fake, capsys):
+    fake.fail_after_put = [502]
+    code, _, err = run_upload(db, fake, capsys, "--apply")
+    assert code == 0, err
+    assert "reading it again" in err
+    assert len(fake.subs[1001]["submission_comments"]) == 1 and len(fake.puts()) == 3
+
+
+def test_persistent_errors_and_bad_token(db, fake, capsys, monkeypatch):
+    fake.fail_next = [500] * 50
+    code, _, err = run_upload(db, fake, capsys, "--apply", "--retries", "2")
+    assert code == 1 and "error: course" in err
+    fake.fail_next = []
+    monkeypatch.setenv("CANVAS_API_TOKEN", TOKEN + "x")
+    code, _, err = run_upload(db, fake, capsys, "--apply")
+    assert code == 1 and "InvalidAccessToken" in err
+    monkeypatch.delenv("CANVAS_API_TOKEN")
+    code, _, err = run_upload(db, fake, capsys)
+    assert code == 2 and "CANVAS_API_TOKEN" in err
+
+
+def test_refuses_plain_http_to_a_real_host(db, capsys):
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        code = main(["upload", "--db", str(db), "--course", "1", "--assignment", "2", "--url", "http://lms.keio.jp"])
+    assert code == 1 and "use https" in capsys.readouterr().err
+
+
+def test_summary_without_feedback_module(db, monkeypatch):
+    conn = gradebook.connect(db, create=False)
+    g = next(g for g in gradebook.grades(conn) if g.student_key == "1001")
+    text = upload.summary_text(g)
+    assert "mlp: 3.25 / 10.0" in text and "Total: 73.25 / 80.0" in text and "Status: ok" in text
