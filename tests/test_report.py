@@ -192,7 +192,7 @@ def klass(tmp_path_factory):
 
 
 @pytest.fixture(scope="module")
-def report_html(klass, tmp_path_factory):
+def report_html(klass, tmp_path_factory, system_packages):     # the Japanese font before the plots
     out = tmp_path_factory.mktemp("report") / "report.html"
     assert main(["report", "--db", str(klass.db), "--out", str(out), "--release", str(klass.release)]) == 0
     return out
@@ -320,7 +320,7 @@ def test_missing_gradebook_is_an_error(tmp_path, capsys):
     assert "no gradebook" in capsys.readouterr().err
 
 
-def test_japanese_font_is_found():
+def test_japanese_font_is_found(system_packages):
     if plots.japanese_font() is None:
         pytest.fail("no Japanese font for matplotlib: install fonts-noto-cjk (see .ci/install_browser.sh)")
 
@@ -330,19 +330,29 @@ CHROMIUM_FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic
                   "--disable-background-networking", "--disable-component-update", "--disable-sync"]
 
 
-def chromium() -> str:
+INSTALL = Path(__file__).resolve().parent.parent / ".ci" / "install_browser.sh"
+
+
+@pytest.fixture(scope="module")
+def system_packages() -> None:
+    """Installs chromium and fonts-noto-cjk when missing (as root, with apt-get); the tests say what is missing."""
+    fonts = subprocess.run(["fc-list"], capture_output=True, text=True).stdout if shutil.which("fc-list") else ""
+    if (shutil.which("chromium") is None or "Noto Sans CJK" not in fonts) and os.geteuid() == 0 \
+            and shutil.which("apt-get"):
+        subprocess.run(["bash", str(INSTALL)], check=False, timeout=900)
+        plots.japanese_font.cache_clear()
+
+
+@pytest.fixture(scope="module")
+def chromium(system_packages) -> str:
     exe = shutil.which("chromium") or shutil.which("chromium-browser")
-    if exe is None and os.geteuid() == 0 and shutil.which("apt-get"):
-        subprocess.run(["apt-get", "install", "-y", "-q", "chromium", "fonts-noto-cjk"], check=False,
-                       stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, timeout=600)
-        exe = shutil.which("chromium")
     if exe is None:
-        pytest.fail("chromium is missing and could not be installed (apt-get install -y chromium)")
+        pytest.fail(f"chromium is missing and could not be installed: run {INSTALL} as root")
     return exe
 
 
-def test_report_renders_in_chromium(report_html, tmp_path):
-    exe = chromium()
+def test_report_renders_in_chromium(chromium, report_html, tmp_path):
+    exe = chromium
     shot = tmp_path / "report.png"
     common = [exe, *CHROMIUM_FLAGS, f"--user-data-dir={tmp_path / 'profile'}", "--window-size=1200,3000"]
     url = report_html.resolve().as_uri()
