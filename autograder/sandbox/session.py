@@ -158,6 +158,7 @@ class Session:
             [sys.executable, "-I", "-S", str(HERE / "jail.py"), json.dumps(config)],
             pass_fds=(child_in, child_out), stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
             stderr=subprocess.STDOUT, start_new_session=True, close_fds=True,
+            env={"PATH": "/usr/bin:/bin"},  # nothing of the grader's environment (tokens, secrets) goes in
         )
         os.close(child_in)
         os.close(child_out)
@@ -173,7 +174,8 @@ class Session:
                 kept += len(sink[-1])
 
     def _recv(self, deadline: float) -> dict | None:
-        """The next message, or None when the child hung past ``deadline`` or died."""
+        """The next message; None when the child is still running past ``deadline`` (hung);
+        ``{"type": "eof"}`` when it died or closed its end."""
         child = self.child
         while True:
             remaining = deadline - time.monotonic()
@@ -184,11 +186,11 @@ class Session:
                 try:
                     return protocol.recv(child.from_child, max_bytes=self.limits["message_bytes"])
                 except (EOFError, OSError):
-                    return None
+                    return {"type": "eof"}
                 except protocol.ProtocolError:
                     return {"type": "protocol_error"}
             if child.proc.poll() is not None and not select.select([child.from_child], [], [], 0)[0]:
-                return None
+                return {"type": "eof"}
 
     def _setup_failure(self) -> str | None:
         self.child.proc.wait(timeout=5)
@@ -216,10 +218,11 @@ class Session:
             current, current_start = None, started
             notebook_deadline = started + self.limits["notebook_timeout_s"] + 30
             while True:
-                cell_deadline = (current_start + self.limits["cell_timeout_s"] + 10) if current is not None \
+                cell_deadline = (current_start + self.limits["cell_timeout_s"] + 5) if current is not None \
                     else notebook_deadline
                 message = self._recv(min(cell_deadline, notebook_deadline))
-                if message is None or message.get("type") == "protocol_error":
+                if message is None or message.get("type") in ("eof", "protocol_error"):
+                    timed_out = message is None
                     break
                 kind = message.get("type")
                 if kind == "cell_start":
@@ -238,7 +241,6 @@ class Session:
                 if failure:
                     self._kill()
                     raise SandboxUnavailable(failure)
-            timed_out = self.child.proc.poll() is None
             if current is None:  # died between cells (or before the first): nothing to skip
                 self._kill()
                 self.defined = []
@@ -250,6 +252,8 @@ class Session:
                  "the Python process running the notebook died in this cell (os._exit, a crash, or the "
                  "memory limit)", "traceback": ""})
             self.skip.add(current)
+            # cells that already timed out are not worth their time limit again in the fresh child
+            self.skip.update(i for i, r in self.records.items() if r.status == "timeout")
             self.restarts += 1
             if self.restarts > self.limits["restarts"]:
                 self._kill()
@@ -300,8 +304,8 @@ class Session:
         deadline = time.monotonic() + timeout + 5
         while True:
             message = self._recv(deadline)
-            if message is None:
-                hung = self.child.proc.poll() is None
+            if message is None or message.get("type") == "eof":
+                hung = message is None
                 self._kill()
                 if hung:
                     return CallResult(False, status="timeout", seconds=timeout,
