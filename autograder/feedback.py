@@ -322,10 +322,13 @@ TRUNCATED = "\n…(長いため省略しました / shortened; the full feedback
 def _shorten(blocks: list[Block], max_chars: int) -> str:
     """The plain text within max_chars: optional blocks and traceback lines go step by step, then a cut."""
     steps = ((TEXT_TRACEBACK_LINES, 2), (TEXT_TRACEBACK_LINES, 1), (3, 1), (3, 0), (None, 0))
-    for tb_lines, max_priority in steps:
+    for i, (tb_lines, max_priority) in enumerate(steps):
         text = to_text([b for b in blocks if b.priority <= max_priority], tb_lines)
+        if i:
+            text = text.rstrip() + TRUNCATED
         if len(text) <= max_chars:
             return text
+    text = to_text([b for b in blocks if b.priority <= 0], None)
     room = max(0, max_chars - len(TRUNCATED))
     cut = text[:room]
     if "\n" in cut[room // 2:]:

@@ -39,11 +39,6 @@ def who(g) -> str:
     return f"submission {g.submission_id}"
 
 
-def mnist_band() -> dict:
-    profile = os.environ.get("AUTOGRADER_MNIST_PROFILE", grader_config.MNIST_PROFILE)
-    return {"profile": profile, **grader_config.ACCURACY[profile]}
-
-
 @dataclass
 class Report:
     grades: list
@@ -117,8 +112,16 @@ class Report:
                 out.append(float(acc))
         return out
 
+    def mnist_band(self) -> dict:
+        """The accuracy band of the MNIST profile the results were graded under (else the configured one)."""
+        used = Counter(str(g.result.get("mnist_profile")) for g in self.graded
+                       if g.result and g.result.get("mnist_profile") in grader_config.ACCURACY)
+        profile = used.most_common(1)[0][0] if used else (
+            os.environ.get("AUTOGRADER_MNIST_PROFILE") or grader_config.MNIST_PROFILE)
+        return {"profile": profile, **grader_config.ACCURACY[profile]}
+
     def accuracy_stats(self) -> dict:
-        band, acc = mnist_band(), self.accuracies()
+        band, acc = self.mnist_band(), self.accuracies()
         return {**band, "n": len(acc), "no_value": len(self.graded) - len(acc),
                 "at_full": sum(a >= band["full"] for a in acc),
                 "partial": sum(band["floor"] <= a < band["full"] for a in acc),
