@@ -1,0 +1,356 @@
+"""``python -m autograder build``: the student release and the solutions, generated from one master.
+
+The master ``source/lec03/lec03.ipynb`` holds the solutions between nbgrader's ``### BEGIN SOLUTION`` and
+``### END SOLUTION`` markers, in cells with nbgrader solution metadata. From it this module writes
+
+- ``assignments/lec03/lec03.ipynb``: the release. nbgrader's own preprocessors (the ones its
+  ``generate_assignment`` runs: LockCells, ClearSolutions, ClearOutput, CheckCellMetadata, ComputeChecksums)
+  replace every solution region by ``raise NotImplementedError()`` and clear the outputs;
+- ``assignments/lec03/tests/<question>.py``: the public otter tests (``autograder/public_tests/lec03``);
+- ``solutions/lec03/lec03.ipynb``: what a perfect student submits: the release with the solutions in
+  place of the stubs (markers removed, outputs cleared, the release's metadata);
+- ``solutions/lec03/reference.py``: the cells tagged ``reference`` (the numpy functions), importable
+  without torch.
+
+Numbers the notebook states (``{{FULL_ACCURACY}}``, ``{{CELL_TIMEOUT_S}}``, ``{{POINTS:sgd}}`` ...) come from
+``grader_config.py`` at build time. The first code cell gets the public tests and ``co2.csv`` embedded
+(each with its sha256): on Colab, where only the notebook is opened, that cell writes them to disk, because
+otter refuses tests kept in notebook metadata there. The output is a pure function of the inputs: sorted
+JSON keys, fixed cell ids, no timestamps; ``--check`` reports files that a build would change.
+"""
+from __future__ import annotations
+
+import ast
+import copy
+import hashlib
+import importlib.util
+import io
+import re
+import sys
+import tokenize
+from pathlib import Path
+
+import nbformat
+from nbgrader.preprocessors import CheckCellMetadata, ClearOutput, ClearSolutions, ComputeChecksums, LockCells
+
+from . import layout
+from .data import co2
+
+CODE_STUB = "# YOUR CODE HERE / ここにコードを書いてください\nraise NotImplementedError()"
+BEGIN_SOLUTION = ClearSolutions.begin_solution_delimeter.default_value   # "BEGIN SOLUTION"
+END_SOLUTION = ClearSolutions.end_solution_delimeter.default_value       # "END SOLUTION"
+REFERENCE_TAG = "reference"
+# the numpy API that reference.py must define (the grader relies on these names)
+NUMPY_API = ("fit_normal_equation", "predict", "loss", "gradient", "gd_step", "minibatch_indices",
+             "train_sgd", "mse", "rmse", "mae")
+EMBED_LINE = "_FILES = {}  # {{EMBEDDED_FILES}}"
+TESTS_SUBDIR = "tests"
+PLACEHOLDER = re.compile(r"\{\{([A-Z_]+)(?::([a-z_0-9]+))?\}\}")
+# what generated notebooks keep: cell metadata keys, and the notebook metadata (Colab opens it with a GPU)
+CELL_METADATA_KEYS = frozenset({"nbgrader", "tags", "cellView", "jupyter", "deletable", "editable"})
+NOTEBOOK_METADATA = {
+    "accelerator": "GPU",
+    "colab": {"gpuType": "T4", "provenance": []},
+    "kernelspec": {"display_name": "Python 3", "language": "python", "name": "python3"},
+    "language_info": {"name": "python"},
+}
+BANNER = '''"""Reference solution of the numpy part of lec03. GENERATED FILE: do not edit.
+
+Written by ``python -m autograder build`` from the cells tagged "reference" in source/lec03/lec03.ipynb.
+"""
+import numpy as np
+'''
+
+
+class BuildError(RuntimeError):
+    pass
+
+
+# --- inputs ------------------------------------------------------------------------------------------------
+
+def load_config():
+    """grader_config.py as a module (loaded from its path, so that the build works from any folder)."""
+    spec = importlib.util.spec_from_file_location("_grader_config_for_build", layout.CONFIG_FILE)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def _percent(fraction: float) -> str:
+    return f"{100 * fraction:.10g}%"
+
+
+def placeholder_values(cfg) -> dict[str, str]:
+    values = {
+        "FULL_ACCURACY": _percent(cfg.ACCURACY["full"]["full"]),
+        "FLOOR_ACCURACY": _percent(cfg.ACCURACY["full"]["floor"]),
+        "CELL_TIMEOUT_S": str(cfg.LIMITS["cell_timeout_s"]),
+        "NOTEBOOK_TIMEOUT_S": str(cfg.LIMITS["notebook_timeout_s"]),
+        "TORCH_THREADS": str(cfg.TORCH_THREADS),
+        "TOTAL_POINTS": f"{sum(cfg.POINTS.values()):g}",
+    }
+    values.update({f"POINTS:{q}": f"{p:g}" for q, p in cfg.POINTS.items()})
+    return values
+
+
+def _string_spans(source: str) -> list[tuple[int, int]]:
+    """(start, end) character offsets of the string literals (f-strings whole, on every Python)."""
+    offsets = [0]
+    for line in source.splitlines(keepends=True):
+        offsets.append(offsets[-1] + len(line))
+    at = lambda pos: offsets[pos[0] - 1] + pos[1]  # noqa: E731
+    fstring_start = getattr(tokenize, "FSTRING_START", None)
+    fstring_end = getattr(tokenize, "FSTRING_END", None)
+    spans, opened = [], []
+    for tok in tokenize.generate_tokens(io.StringIO(source).readline):
+        if tok.type == tokenize.STRING:
+            spans.append((at(tok.start), at(tok.end)))
+        elif tok.type == fstring_start:
+            opened.append(at(tok.start))
+        elif tok.type == fstring_end:
+            start = opened.pop()
+            if not opened:
+                spans.append((start, at(tok.end)))
+    return spans
+
+
+def ascii_test_source(source: str, name: str) -> str:
+    """The test file with every non-ASCII character of its string literals written as an escape.
+
+    otter reads test files with ``open(path)``, i.e. in the locale's encoding: on a Japanese Windows that is
+    cp932, which garbles UTF-8. Escaped, the file is ASCII and its messages still print in Japanese.
+    """
+    chars = list(source)
+    inside = [False] * len(source)
+    for start, end in _string_spans(source):
+        inside[start:end] = [True] * (end - start)
+    for i, c in enumerate(chars):
+        if c.isascii():
+            continue
+        if not inside[i]:
+            line = source.count("\n", 0, i) + 1
+            raise BuildError(f"public test {name}, line {line}: non-ASCII {c!r} outside a string literal")
+        chars[i] = f"\\u{ord(c):04x}" if ord(c) <= 0xFFFF else f"\\U{ord(c):08x}"
+    escaped = "".join(chars)
+    # a raw string, or a non-ASCII character inside an f-string's {expression}, would change meaning
+    if ast.dump(ast.parse(escaped)) != ast.dump(ast.parse(source)):
+        raise BuildError(f"public test {name}: escaping its non-ASCII characters changed its meaning")
+    return escaped
+
+
+def public_tests(cfg) -> dict[str, str]:
+    """question -> the test file's text (ASCII), for every question of grader_config, in its order."""
+    tests = {}
+    for q in cfg.QUESTIONS:
+        path = layout.PUBLIC_TESTS_DIR / f"{q}.py"
+        if not path.is_file():
+            raise BuildError(f"missing public test {path}")
+        text = ascii_test_source(path.read_text(encoding="utf-8"), path.name)
+        if BEGIN_SOLUTION in text or END_SOLUTION in text:
+            raise BuildError(f"{path} contains a solution marker")
+        tests[q] = text
+    return tests
+
+
+def co2_text() -> str:
+    text = layout.CO2_CSV.read_text(encoding="utf-8")
+    if text != co2.generate():
+        raise BuildError(f"{layout.CO2_CSV} differs from its generator: run python -m autograder.data.co2")
+    return text
+
+
+# --- the embedded files of the first code cell -------------------------------------------------------------
+
+def embedded_files_literal(files: dict[str, str]) -> str:
+    """Python source ``_FILES = {path: (sha256, text), ...}`` whose value evaluates back to ``files``."""
+    parts = ["_FILES = {"]
+    for path, text in files.items():
+        if "'''" in text or text.endswith("\\"):
+            raise BuildError(f"{path} cannot be embedded as a raw string")
+        digest = hashlib.sha256(text.encode("utf-8")).hexdigest()
+        parts.append(f'    "{path}": ("{digest}", r\'\'\'{text}\'\'\'),')
+    parts.append("}")
+    literal = "\n".join(parts)
+    value = ast.literal_eval(literal.split("=", 1)[1].strip())
+    if {p: t for p, (_, t) in value.items()} != files:
+        raise BuildError("the embedded files do not evaluate back to themselves")
+    return literal
+
+
+# --- notebook transformations ------------------------------------------------------------------------------
+
+def _normalise(nb):
+    nb = copy.deepcopy(nb)
+    nb.metadata = nbformat.from_dict(copy.deepcopy(NOTEBOOK_METADATA))
+    for cell in nb.cells:
+        for key in list(cell.metadata):
+            if key not in CELL_METADATA_KEYS:
+                del cell.metadata[key]
+        cell.pop("attachments", None)
+    return nb
+
+
+def _substitute(nb, values: dict[str, str], embedded: str):
+    """Fill the placeholders from grader_config and put the embedded files into the first code cell."""
+    def fill(text: str, cell_id: str) -> str:
+        def replace(match):
+            key = match.group(1) + (f":{match.group(2)}" if match.group(2) else "")
+            if key not in values:
+                raise BuildError(f"unknown placeholder {match.group(0)} in cell {cell_id}")
+            return values[key]
+        return PLACEHOLDER.sub(replace, text)
+
+    first_code = next((c for c in nb.cells if c.cell_type == "code"), None)
+    if first_code is None or first_code.source.count(EMBED_LINE) != 1:
+        raise BuildError(f"the master's first code cell must hold the line {EMBED_LINE!r} once")
+    for cell in nb.cells:
+        if cell is first_code:
+            before, after = cell.source.split(EMBED_LINE)
+            cell.source = fill(before, cell.id) + embedded + fill(after, cell.id)
+        elif EMBED_LINE in cell.source:
+            raise BuildError(f"{EMBED_LINE!r} belongs in the first code cell only (cell {cell.id})")
+        else:
+            cell.source = fill(cell.source, cell.id)
+    return nb
+
+
+def strip_markers(source: str) -> str:
+    return "\n".join(line for line in source.split("\n")
+                     if BEGIN_SOLUTION not in line and END_SOLUTION not in line)
+
+
+def solution_lines(source: str) -> list[str]:
+    """The lines of a cell between the markers (stripped)."""
+    found, inside = [], False
+    for line in source.split("\n"):
+        if BEGIN_SOLUTION in line:
+            inside = True
+        elif END_SOLUTION in line:
+            inside = False
+        elif inside:
+            found.append(line.strip())
+    return found
+
+
+def make_release(nb):
+    nb = copy.deepcopy(nb)
+    resources: dict = {}
+    for pp in (LockCells(), ClearSolutions(code_stub={"python": CODE_STUB}), ClearOutput(),
+               CheckCellMetadata(), ComputeChecksums()):
+        nb, resources = pp.preprocess(nb, resources)
+    return nb
+
+
+def make_solution(nb, release):
+    nb = copy.deepcopy(nb)
+    nb, _ = ClearOutput().preprocess(nb, {})
+    for cell, released in zip(nb.cells, release.cells, strict=True):
+        cell.source = strip_markers(cell.source)
+        cell.metadata = copy.deepcopy(released.metadata)
+    return nb
+
+
+def make_reference(nb) -> str:
+    cells = [c for c in nb.cells if REFERENCE_TAG in c.metadata.get("tags", [])]
+    if not cells:
+        raise BuildError(f"no cell of the master is tagged {REFERENCE_TAG!r}")
+    text = BANNER + "\n\n" + "\n\n\n".join(strip_markers(c.source).strip("\n") for c in cells) + "\n"
+    tree = ast.parse(text)
+    imported = set()
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Import):
+            imported.update(a.name.split(".")[0] for a in node.names)
+        elif isinstance(node, ast.ImportFrom):
+            imported.add((node.module or "").split(".")[0])
+    if imported - {"numpy"}:
+        raise BuildError(f"reference cells import {sorted(imported - {'numpy'})}: only numpy is allowed")
+    defined = {node.name for node in tree.body if isinstance(node, ast.FunctionDef)}
+    if set(NUMPY_API) - defined:
+        raise BuildError(f"reference cells do not define {sorted(set(NUMPY_API) - defined)}")
+    return text
+
+
+def _notebook_bytes(nb) -> bytes:
+    nbformat.validate(nb)
+    text = nbformat.writes(nb, version=4)
+    return (text if text.endswith("\n") else text + "\n").encode("utf-8")
+
+
+# --- the build ---------------------------------------------------------------------------------------------
+
+def read_master():
+    return nbformat.read(layout.SOURCE_NOTEBOOK, as_version=4)
+
+
+def render() -> dict[Path, bytes]:
+    """Every generated file: path relative to the repository root -> its bytes."""
+    cfg = load_config()
+    tests = public_tests(cfg)
+    files = {f"{TESTS_SUBDIR}/{q}.py": text for q, text in tests.items()}
+    files[layout.CO2_CSV.name] = co2_text()
+
+    master = _normalise(read_master())
+    nb = _substitute(master, placeholder_values(cfg), embedded_files_literal(files))
+    release = make_release(nb)
+    solution = make_solution(nb, release)
+
+    rel = lambda p: p.relative_to(layout.ROOT)  # noqa: E731
+    out = {
+        rel(layout.RELEASE_NOTEBOOK): _notebook_bytes(release),
+        rel(layout.SOLUTION_NOTEBOOK): _notebook_bytes(solution),
+        rel(layout.REFERENCE_MODULE): make_reference(solution).encode("utf-8"),
+    }
+    for q, text in tests.items():
+        out[rel(layout.RELEASE_DIR / TESTS_SUBDIR / f"{q}.py")] = text.encode("utf-8")
+    return out
+
+
+def _leftovers(root: Path, outputs: dict[Path, bytes]) -> list[Path]:
+    """Files in the release's tests folder that the build no longer makes."""
+    folder = root / (layout.RELEASE_DIR / TESTS_SUBDIR).relative_to(layout.ROOT)
+    wanted = {root / p for p in outputs}
+    return sorted(p for p in folder.glob("*") if p.is_file() and p not in wanted) if folder.is_dir() else []
+
+
+def build(check: bool = False, out_root: Path | None = None) -> list[Path]:
+    """Write the generated files under ``out_root`` (the repository by default).
+
+    Returns the files that differed (written, or removed when the build no longer makes them); with
+    ``check`` nothing is written and the list says what a build would change.
+    """
+    root = Path(out_root) if out_root is not None else layout.ROOT
+    outputs = render()
+    changed = [root / p for p, data in outputs.items()
+               if not (root / p).is_file() or (root / p).read_bytes() != data]
+    leftovers = _leftovers(root, outputs)
+    if check:
+        return changed + leftovers
+    for path in changed:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_bytes(outputs[path.relative_to(root)])
+    for path in leftovers:
+        path.unlink()
+    return changed + leftovers
+
+
+def add_arguments(parser) -> None:
+    parser.add_argument("--check", action="store_true",
+                        help="write nothing; exit 1 when a generated file is out of date")
+
+
+def run(args) -> int:
+    try:
+        changed = build(check=args.check)
+    except (BuildError, OSError, ValueError) as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    shown = [str(p.relative_to(layout.ROOT)) if p.is_relative_to(layout.ROOT) else str(p) for p in changed]
+    if args.check:
+        for path in shown:
+            print(f"out of date: {path}")
+        print("generated files are up to date" if not changed else "run: python -m autograder build")
+        return 1 if changed else 0
+    for path in shown:
+        print(f"wrote {path}")
+    print(f"{len(changed)} file(s) changed" if changed else "nothing to do: generated files are up to date")
+    return 0

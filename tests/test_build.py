@@ -1,0 +1,182 @@
+"""The generated release and solutions: up to date, deterministic, and free of solution code."""
+from __future__ import annotations
+
+import ast
+import importlib.util
+import json
+import re
+import subprocess
+import sys
+
+import nbformat
+import numpy as np
+import pytest
+
+from autograder import build, layout
+
+ASSIGNMENTS = layout.ROOT / "assignments"
+
+
+@pytest.fixture(scope="module")
+def master():
+    return build.read_master()
+
+
+@pytest.fixture(scope="module")
+def release():
+    return nbformat.read(layout.RELEASE_NOTEBOOK, as_version=4)
+
+
+@pytest.fixture(scope="module")
+def reference():
+    spec = importlib.util.spec_from_file_location("lec03_reference", layout.REFERENCE_MODULE)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_committed_files_match_a_fresh_build(tmp_path):
+    written = build.build(out_root=tmp_path / "a")
+    assert written, "the build wrote nothing"
+    for path in written:
+        committed = layout.ROOT / path.relative_to(tmp_path / "a")
+        assert committed.is_file(), f"{committed} is missing: run python -m autograder build"
+        assert committed.read_bytes() == path.read_bytes(), \
+            f"{committed.relative_to(layout.ROOT)} is out of date: run python -m autograder build"
+    assert build.build(check=True) == [], "python -m autograder build would change files"
+
+
+def test_build_is_deterministic(tmp_path):
+    first = {p.relative_to(tmp_path / "a"): p.read_bytes() for p in build.build(out_root=tmp_path / "a")}
+    second = {p.relative_to(tmp_path / "b"): p.read_bytes() for p in build.build(out_root=tmp_path / "b")}
+    assert first == second
+
+
+def test_cli_check_passes():
+    proc = subprocess.run([sys.executable, "-m", "autograder", "build", "--check"], cwd=layout.ROOT,
+                          capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+
+
+def _searchable_text(path) -> str:
+    """What a student can read in a file: for notebooks the cell sources and outputs (not JSON-escaped)."""
+    if path.suffix != ".ipynb":
+        return path.read_text(encoding="utf-8", errors="replace")
+    nb = nbformat.read(path, as_version=4)
+    parts = [json.dumps(nb.metadata, ensure_ascii=False)]
+    for cell in nb.cells:
+        parts.append(cell.source)
+        parts.append(json.dumps(cell.metadata, ensure_ascii=False))
+        for out in cell.get("outputs", []):
+            parts.append(json.dumps(out, ensure_ascii=False))
+    return "\n".join(parts)
+
+
+def _solution_lines(master) -> set[str]:
+    lines = set()
+    for cell in master.cells:
+        for line in build.solution_lines(cell.source):
+            if len(line) >= 8 and not line.startswith("#"):
+                lines.add(line)
+    return lines
+
+
+def test_no_solution_line_is_released(master):
+    lines = _solution_lines(master)
+    assert len(lines) > 30, "the master should hold the solutions"
+    # the check can find them: every one of them is in the solution notebook
+    solution_text = _searchable_text(layout.SOLUTION_NOTEBOOK)
+    assert all(line in solution_text for line in lines)
+    files = [p for p in ASSIGNMENTS.rglob("*") if p.is_file()]
+    assert layout.RELEASE_NOTEBOOK in files and len(files) > 2
+    for path in files:
+        text = _searchable_text(path)
+        leaked = sorted(line for line in lines if line in text)
+        assert not leaked, f"{path.relative_to(layout.ROOT)} contains solution lines: {leaked[:5]}"
+
+
+def test_release_has_a_stub_for_every_solution_region(master, release):
+    assert [c.id for c in master.cells] == [c.id for c in release.cells]
+    n_solution_cells = 0
+    for cell, released in zip(master.cells, release.cells):
+        regions = cell.source.count(build.BEGIN_SOLUTION)
+        assert build.BEGIN_SOLUTION not in released.source and build.END_SOLUTION not in released.source
+        if regions:
+            n_solution_cells += 1
+            assert released.metadata["nbgrader"]["solution"] is True
+            assert released.source.count("raise NotImplementedError()") == regions, released.source
+        if cell.cell_type == "code":
+            assert released.outputs == [] and released.execution_count is None
+    assert n_solution_cells >= 10
+
+
+def test_release_states_the_grading_numbers(release):
+    cfg = build.load_config()
+    text = "\n".join(c.source for c in release.cells if c.cell_type == "markdown")
+    assert not re.search(r"\{\{[A-Z_]", text), "a placeholder was left unfilled"
+    for number in (build._percent(cfg.ACCURACY["full"]["full"]), build._percent(cfg.ACCURACY["full"]["floor"]),
+                   f"{cfg.LIMITS['cell_timeout_s']} s", f"{cfg.LIMITS['notebook_timeout_s']} s"):
+        assert number in text, number
+    assert 'datasets.MNIST("./data", train=True, download=True, transform=transform)' in \
+        "\n".join(c.source for c in release.cells)
+
+
+def test_first_code_cell_embeds_tests_and_data(release):
+    cfg = build.load_config()
+    first = next(c for c in release.cells if c.cell_type == "code")
+    tree = ast.parse(first.source)
+    literal = next(node.value for node in tree.body if isinstance(node, ast.Assign)
+                   and getattr(node.targets[0], "id", None) == "_FILES")
+    files = ast.literal_eval(literal)
+    assert set(files) == {f"tests/{q}.py" for q in cfg.QUESTIONS} | {"co2.csv"}
+    assert files["co2.csv"][1] == layout.CO2_CSV.read_text(encoding="utf-8")
+    for q in cfg.QUESTIONS:
+        digest, text = files[f"tests/{q}.py"]
+        assert text.isascii(), f"tests/{q}.py must be ASCII (otter opens it in the locale's encoding)"
+        assert (layout.RELEASE_DIR / "tests" / f"{q}.py").read_text(encoding="utf-8") == text
+        module: dict = {}
+        exec(compile(text, f"{q}.py", "exec"), module)   # the public test itself, with otter importable
+        assert module["name"] == q and module["OK_FORMAT"] is False
+        assert module["points"] == cfg.POINTS[q], f"{q}: public points differ from grader_config.POINTS"
+        assert "autograder" not in text
+
+
+def test_reference_defines_the_numpy_api_without_torch():
+    code = ("import runpy, sys; ns = runpy.run_path(sys.argv[1]); "
+            "missing = [n for n in sys.argv[2:] if not callable(ns.get(n))]; "
+            "assert not missing, missing; assert 'torch' not in sys.modules, 'imports torch'")
+    proc = subprocess.run([sys.executable, "-c", code, str(layout.REFERENCE_MODULE), *build.NUMPY_API],
+                          capture_output=True, text=True, timeout=60)
+    assert proc.returncode == 0, proc.stderr
+
+
+def test_reference_numbers(reference):
+    r = reference
+    x = np.array([1.0, 2.0, 3.0, 4.0])
+    y = np.array([2.0, 3.0, 5.0, 4.0])
+    w, b = r.fit_normal_equation(list(x), list(y))
+    assert np.allclose((w, b), np.polyfit(x, y, 1))                      # (0.8, 1.5)
+    assert np.allclose(r.predict(x, 2.0, 1.0), [3.0, 5.0, 7.0, 9.0])
+    assert r.loss(x, y, 1.0, 0.0) == pytest.approx(0.5 * (1 + 1 + 4 + 0))
+    assert r.gradient(x, y, 1.0, 0.0) == pytest.approx((-(1 * 1 + 1 * 2 + 2 * 3 + 0 * 4), -(1 + 1 + 2 + 0)))
+    assert r.gd_step(x, y, 1.0, 0.0, 0.4) == pytest.approx((1.0 + 0.4 * 9 / 4, 0.0 + 0.4 * 4 / 4))
+    batches = r.minibatch_indices(10, 4, np.random.default_rng(0))
+    assert [len(i) for i in batches] == [4, 4, 2]
+    assert np.array_equal(np.concatenate(batches), np.random.default_rng(0).permutation(10))
+    w_s, b_s, losses = r.train_sgd(x, y, lr=0.05, batch_size=2, n_epochs=2000, seed=0)
+    assert len(losses) == 2000 and losses[-1] == pytest.approx(r.loss(x, y, w_s, b_s))
+    assert (w_s, b_s) == pytest.approx((w, b), rel=0.05)
+    assert r.train_sgd(x, y, lr=0.0, batch_size=2, n_epochs=1, seed=0)[:2] == (1.0, 2.0)
+    assert r.mse([1, 2, 3, 4], [1, 3, 2, 6]) == pytest.approx(1.5)
+    assert r.rmse([1, 2, 3, 4], [1, 3, 2, 6]) == pytest.approx(np.sqrt(1.5))
+    assert r.mae([1, 2, 3, 4], [1, 3, 2, 6]) == pytest.approx(1.0)
+
+
+def test_solution_notebook_is_the_release_with_answers(master, release):
+    solution = nbformat.read(layout.SOLUTION_NOTEBOOK, as_version=4)
+    for cell, released, solved in zip(master.cells, release.cells, solution.cells, strict=True):
+        assert solved.metadata == released.metadata                  # what a student's submission carries
+        assert build.BEGIN_SOLUTION not in solved.source
+        if build.BEGIN_SOLUTION not in cell.source and cell.id != "setup":
+            assert solved.source == released.source
+    assert solution.metadata == release.metadata
