@@ -149,13 +149,21 @@ class Harness:
                 "duration_s": round(time.monotonic() - start, 4), "output": out.getvalue()}
 
     def remember_functions(self):
+        """After each cell: the last *function* (class for MLP, nn.Module for model) bound to each graded
+        name. A later ``rmse = rmse(y, p)`` or ``loss = nn.CrossEntropyLoss()`` does not replace it."""
+        import functools
+        import types
+
         ns = self.shell.user_ns
         for name in self.setup["graded_names"]:
             value = ns.get(name)
             if name == "model":
-                if _is_module(value):
-                    self.graded[name] = value
-            elif callable(value):
+                ok = _is_module(value)
+            elif name == "MLP":
+                ok = isinstance(value, type)
+            else:
+                ok = isinstance(value, (types.FunctionType, functools.partial))
+            if ok:
                 self.graded[name] = value
 
     def restore_graded(self):
