@@ -158,6 +158,7 @@ def main():
     else:
         os.setresgid(0, 0, 0)
         os.setresuid(0, 0, 0)  # uid 0 only inside the user namespace; every capability is dropped below
+    _die_with_parent()  # a change of credentials clears the parent-death signal: set it again
     _check(libc.prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0), "prctl(NO_NEW_PRIVS)")
     _check(libc.prctl(PR_SET_DUMPABLE, 0, 0, 0, 0), "prctl(DUMPABLE)")  # PID 1's memory is not readable
     _limits(cfg["limits"])

@@ -11,7 +11,6 @@ from __future__ import annotations
 import json
 import os
 import secrets
-import select
 import shutil
 import signal
 import subprocess
@@ -59,6 +58,7 @@ class _Child:
     to_child: int
     from_child: int
     output: list = field(default_factory=list)
+    reader: protocol.FrameReader | None = None
 
 
 def _grader_dir() -> Path:
@@ -162,7 +162,7 @@ class Session:
         )
         os.close(child_in)
         os.close(child_out)
-        child = _Child(proc, parent_out, parent_in)
+        child = _Child(proc, parent_out, parent_in, reader=protocol.FrameReader(parent_in, self.limits["message_bytes"]))
         threading.Thread(target=self._drain, args=(proc.stdout, child.output), daemon=True).start()
         return child
 
@@ -175,22 +175,16 @@ class Session:
 
     def _recv(self, deadline: float) -> dict | None:
         """The next message; None when the child is still running past ``deadline`` (hung);
-        ``{"type": "eof"}`` when it died or closed its end."""
-        child = self.child
-        while True:
-            remaining = deadline - time.monotonic()
-            if remaining <= 0:
-                return None
-            ready, _, _ = select.select([child.from_child], [], [], min(remaining, 1.0))
-            if ready:
-                try:
-                    return protocol.recv(child.from_child, max_bytes=self.limits["message_bytes"])
-                except (EOFError, OSError):
-                    return {"type": "eof"}
-                except protocol.ProtocolError:
-                    return {"type": "protocol_error"}
-            if child.proc.poll() is not None and not select.select([child.from_child], [], [], 0)[0]:
-                return {"type": "eof"}
+        ``{"type": "eof"}`` when it died or closed its end; ``{"type": "protocol_error"}`` for a bad frame."""
+        try:
+            message = self.child.reader.read(deadline)
+        except (EOFError, OSError):
+            return {"type": "eof"}
+        except protocol.ProtocolError:
+            return {"type": "protocol_error"}
+        if message is None and self.child.proc.poll() is not None:
+            return {"type": "eof"}
+        return message
 
     def _setup_failure(self) -> str | None:
         self.child.proc.wait(timeout=5)
@@ -233,7 +227,8 @@ class Session:
                         self.records[index] = _cell_record(index, message)
                     current = None
                 elif kind == "ready":
-                    self.defined = [n for n in message.get("defined", []) if n in self.graded_names]
+                    defined = message.get("defined")
+                    self.defined = [n for n in defined if n in self.graded_names] if isinstance(defined, list) else []
                     return self.cell_records()
             # the child died, hung or broke the protocol
             if self.restarts == 0 and current is None and not self.records:
@@ -311,15 +306,19 @@ class Session:
                     return CallResult(False, status="timeout", seconds=timeout,
                                       message=f"did not finish within {timeout:.0f} s")
                 return CallResult(False, status="crashed", message="the Python process died during the call")
-            if message.get("id") != request["id"]:
+            if message.get("type") == "protocol_error":
                 self._kill()
-                return CallResult(False, status="protocol", message="the sandbox answered out of turn")
+                return CallResult(False, status="protocol", message="the sandbox sent a malformed message")
+            if message.get("type") == "cell":  # late cell records (a forged early "ready"): keep them
+                index = _as_index(message.get("index"), len(self.cells))
+                if index is not None:
+                    self.records[index] = _cell_record(index, message)
+                continue
+            if message.get("id") != request["id"] or message.get("type") not in ("oracle", "result"):
+                continue  # stale or forged: only the answer to this request's nonce counts
             if message.get("type") == "oracle":
                 self._answer_oracle(message, oracles)
                 continue
-            if message.get("type") != "result":
-                self._kill()
-                return CallResult(False, status="protocol", message="the sandbox sent an unexpected message")
             seconds = _as_float(message.get("seconds"))
             if message.get("ok") is True:
                 try:

@@ -45,13 +45,57 @@ def recv(fd: int, max_bytes: int | None = None) -> dict:
     (length,) = HEADER.unpack(_read_exact(fd, HEADER.size))
     if max_bytes is not None and length > max_bytes:
         raise ProtocolError(f"message of {length} bytes is over the {max_bytes}-byte limit")
+    return parse(_read_exact(fd, length))
+
+
+def parse(body: bytes) -> dict:
+    """One frame's body as a JSON object, or ProtocolError (also for nesting too deep to parse)."""
     try:
-        message = json.loads(_read_exact(fd, length).decode("utf-8"))
-    except (UnicodeDecodeError, ValueError) as exc:
-        raise ProtocolError(f"message is not JSON: {exc}") from None
+        message = json.loads(body.decode("utf-8"))
+    except (UnicodeDecodeError, ValueError, RecursionError) as exc:
+        raise ProtocolError(f"message is not JSON: {type(exc).__name__}") from None
     if not isinstance(message, dict):
         raise ProtocolError("message is not a JSON object")
     return message
+
+
+class FrameReader:
+    """Reads frames from a pipe without ever blocking past a deadline (the parent's side: a child that
+    sends half a frame and goes quiet must not hang the grader)."""
+
+    def __init__(self, fd: int, max_bytes: int):
+        self.fd, self.max_bytes, self.buffer = fd, max_bytes, bytearray()
+
+    def _frame(self):
+        if len(self.buffer) < HEADER.size:
+            return None
+        (length,) = HEADER.unpack(self.buffer[: HEADER.size])
+        if length > self.max_bytes:
+            raise ProtocolError(f"message of {length} bytes is over the {self.max_bytes}-byte limit")
+        if len(self.buffer) < HEADER.size + length:
+            return None
+        body = bytes(self.buffer[HEADER.size: HEADER.size + length])
+        del self.buffer[: HEADER.size + length]
+        return parse(body)
+
+    def read(self, deadline: float):
+        """The next message; None at the deadline; EOFError when the other side closed."""
+        import select
+        import time
+
+        while True:
+            message = self._frame()
+            if message is not None:
+                return message
+            remaining = deadline - time.monotonic()
+            if remaining <= 0:
+                return None
+            ready, _, _ = select.select([self.fd], [], [], min(remaining, 1.0))
+            if ready:
+                chunk = os.read(self.fd, 1 << 20)
+                if not chunk:
+                    raise EOFError("the other side closed the pipe")
+                self.buffer += chunk
 
 
 # ---------------------------------------------------------------------------------------------------------
