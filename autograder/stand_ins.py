@@ -29,6 +29,8 @@ def explain_failure(name: str, result: CallResult) -> str:
         return f"{name} の実行中に Python が停止しました / the notebook's Python process died while {name} ran"
     if result.status == "protocol":
         return f"{name} の結果を受け取れませんでした / {name}'s result could not be read ({result.message})"
+    if result.message.startswith("NotImplementedError"):
+        return f"{name} はまだ実装されていません / {name} is not implemented yet (it raises NotImplementedError)"
     return f"{name} がエラーを出しました / {name} raised {result.message}"
 
 
