@@ -26,13 +26,16 @@ QUESTIONS = tuple(POINTS)
 RTOL = 1e-5                     # float32 arithmetic of an honest student stays far inside this
 ATOL = 1e-6
 SGD_RTOL = 2e-2                 # train_sgd must reach the normal-equation (w, b) this closely
-SGD_TRAJECTORY_RTOL = 1e-6      # how closely a student's SGD run must match one of the enumerated orders
+SGD_TRAJECTORY_RTOL = 1e-4      # how closely a student's SGD run must match one of the enumerated orders (float32-safe;
+                                # measured: no two of the 900 replayed trajectories are this close)
 
-# --- MNIST accuracy band (measured: reference MLP 2 epochs, seeds 0-3: 97.29-97.43 % on the full test) --
+# --- MNIST accuracy band. Measured (reference MLP, 2 epochs, 1 torch thread, seeds 0-3): 97.15-97.38 % on the
+# full test set, 97.46 % on the hidden half with the course seed; small profile: 95.2 %. Full marks sit
+# about five standard errors of the hidden half (5,000 images: 0.24 %) below the lowest seed.
 MNIST_PROFILE = "full"          # "full" for real grading; tests set AUTOGRADER_MNIST_PROFILE=small
 ACCURACY = {
     # full marks at or above `full`, linear partial credit down to `floor`, 0 below
-    "full": {"full": 0.965, "floor": 0.90},
+    "full": {"full": 0.96, "floor": 0.90},
     # the small checksummed subset used by most tests (fewer training images, so lower)
     "small": {"full": 0.90, "floor": 0.80},
 }
