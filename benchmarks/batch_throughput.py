@@ -1,0 +1,174 @@
+"""Throughput of ``autograder batch`` against ``nbgrader autograde`` and a loop of ``otter run``, same notebooks.
+
+    .venv/bin/python benchmarks/batch_throughput.py [--n 8] [--kinds numpy,mnist] [--workers N]
+                                                     [--tools batch,nbgrader,otter] [--keep DIR]
+
+Submissions: N copies of the solution notebook (solutions/lec03/lec03.ipynb), each with one distinct
+markdown cell so that no tool can reuse a result. Two kinds:
+
+- ``numpy``: without the MNIST part (the Q8 cells removed): seconds per notebook, start-up dominates;
+- ``mnist``: the whole solution, training the MLP for two epochs on full MNIST (MNIST_PROFILE stays as
+  grader_config says, ``full``; the other tools read data/MNIST through a ``data`` link).
+
+The three tools, each in its own throwaway folder under /tmp:
+
+- ``batch``: ``python -m autograder batch <folder> --db ... --workers N`` (sandboxed, parallel);
+- ``nbgrader``: a course folder (``source/lec03`` = the solution with its nbgrader metadata, ``submitted/
+  <student>/lec03``) and ``nbgrader generate_assignment`` once (not timed), then ``nbgrader autograde lec03
+  --create`` (one kernel per notebook, sequential: nbgrader has no parallel autograde);
+- ``otter``: ``otter generate`` with the public test files (not timed), then ``otter run`` per notebook in a
+  shell loop (no Docker; one process per notebook).
+
+Prints seconds, notebooks per minute, and the ratios batch/nbgrader and batch/otter per kind. The tools do
+different work (ours runs hidden tests in a sandbox, the others the public tests in the student's own
+kernel), so read the ratios as "what a TA waits", not as equal work.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from autograder.canvas import names  # noqa: E402
+from autograder.layout import CO2_CSV, DATA_DIR, PUBLIC_TESTS_DIR, SOLUTION_NOTEBOOK  # noqa: E402
+
+BIN = Path(sys.executable).parent
+
+
+def notebooks(kind: str, n: int) -> list[tuple[str, bytes]]:
+    solution = json.loads(SOLUTION_NOTEBOOK.read_text(encoding="utf-8"))
+    cells = solution["cells"]
+    if kind == "numpy":
+        start = next(i for i, c in enumerate(cells) if c["cell_type"] == "markdown"
+                     and "".join(c["source"]).startswith("## 問8"))
+        stop = next(i for i, c in enumerate(cells) if c["cell_type"] == "markdown"
+                    and "".join(c["source"]).startswith("## 提出前に"))
+        cells = cells[:start] + cells[stop:]
+    out = []
+    for k in range(n):
+        nb = dict(solution, cells=cells + [{"cell_type": "markdown", "id": f"bench{k}", "metadata": {},
+                                            "source": [f"benchmark copy {k}"]}])
+        out.append((f"student{k:03d}", (json.dumps(nb, ensure_ascii=False, indent=1) + "\n").encode()))
+    return out
+
+
+def timed(cmd, cwd, env=None, log=None) -> float:
+    start = time.perf_counter()
+    done = subprocess.run(cmd, cwd=cwd, env=env, stdout=log, stderr=subprocess.STDOUT, text=True, shell=isinstance(cmd, str))
+    elapsed = time.perf_counter() - start
+    if done.returncode != 0:
+        print(f"  warning: {cmd if isinstance(cmd, str) else ' '.join(map(str, cmd))} exited {done.returncode}")
+    return elapsed
+
+
+def run_batch(subs, work: Path, workers: int, log) -> float:
+    folder = work / "submissions"
+    folder.mkdir()
+    for i, (student, data) in enumerate(subs):
+        prefix = names.canvas_prefix(f"Bench, {student}", 5000 + i)
+        (folder / names.entry_name(prefix, 9000 + i, "lec03.ipynb")).write_bytes(data)
+    return timed([sys.executable, "-m", "autograder", "batch", str(folder), "--db", str(work / "gradebook.db"),
+                  "--workers", str(workers)], ROOT, log=log)
+
+
+def _data_link(folder: Path) -> None:
+    shutil.copy(CO2_CSV, folder / "co2.csv")
+    (folder / "data").mkdir(exist_ok=True)
+    (folder / "data" / "MNIST").symlink_to(DATA_DIR / "MNIST")
+
+
+def run_nbgrader(subs, work: Path, log) -> float:
+    course = work / "course"
+    (course / "source" / "lec03").mkdir(parents=True)
+    shutil.copy(SOLUTION_NOTEBOOK, course / "source" / "lec03" / "lec03.ipynb")
+    shutil.copy(CO2_CSV, course / "source" / "lec03" / "co2.csv")
+    (course / "nbgrader_config.py").write_text(
+        "c = get_config()\n"
+        "c.CourseDirectory.course_id = 'lec03bench'\n"
+        f"c.CourseDirectory.root = {str(course)!r}\n"
+        "c.ClearSolutions.enforce_metadata = False\n"
+        "c.ExecutePreprocessor.timeout = 900\n"
+        "c.CourseDirectory.max_file_size = 200000\n")
+    env = {**os.environ, "PATH": f"{BIN}:{os.environ.get('PATH', '')}"}
+    timed([str(BIN / "nbgrader"), "generate_assignment", "lec03", "--force"], course, env, log)
+    for student, data in subs:
+        folder = course / "submitted" / student / "lec03"
+        folder.mkdir(parents=True)
+        (folder / "lec03.ipynb").write_bytes(data)
+        _data_link(folder)
+    return timed([str(BIN / "nbgrader"), "autograde", "lec03", "--create", "--force"], course, env, log)
+
+
+def run_otter(subs, work: Path, log) -> float:
+    env = {**os.environ, "PATH": f"{BIN}:{os.environ.get('PATH', '')}"}
+    gen = work / "generate"
+    shutil.copytree(PUBLIC_TESTS_DIR, gen / "tests")
+    shutil.copy(CO2_CSV, gen / "co2.csv")
+    timed([str(BIN / "otter"), "generate", "-t", "tests", "--no-requirements", "--no-environment", "--no-config",
+           "-o", str(work / "autograder.zip"), "co2.csv"], gen, env, log)
+    folder = work / "subs"
+    folder.mkdir()
+    for student, data in subs:
+        (folder / f"{student}.ipynb").write_bytes(data)
+    _data_link(folder)
+    loop = (f"for f in {folder}/*.ipynb; do {BIN}/otter run -a {work}/autograder.zip --no-logo "
+            f"-o {work}/out_$(basename $f .ipynb) $f || true; done")
+    for student, _ in subs:
+        (work / f"out_{student}").mkdir()
+    return timed(loop, folder, env, log)
+
+
+def main(argv=None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("--n", type=int, default=8, help="submissions per kind (default 8)")
+    ap.add_argument("--kinds", default="numpy,mnist")
+    ap.add_argument("--tools", default="batch,nbgrader,otter")
+    ap.add_argument("--workers", type=int, default=os.cpu_count() or 1)
+    ap.add_argument("--keep", help="keep the work folders here (default: a temporary folder, removed)")
+    args = ap.parse_args(argv)
+    if not SOLUTION_NOTEBOOK.exists():
+        print(f"error: {SOLUTION_NOTEBOOK} is missing: run 'python -m autograder build'", file=sys.stderr)
+        return 1
+    base = Path(args.keep) if args.keep else Path(tempfile.mkdtemp(prefix="autograder-bench-"))
+    base.mkdir(parents=True, exist_ok=True)
+    print(f"{args.n} submissions per kind, {args.workers} batch workers, {os.cpu_count()} CPUs; logs in {base}")
+    results: dict[tuple[str, str], float] = {}
+    try:
+        for kind in args.kinds.split(","):
+            subs = notebooks(kind, args.n)
+            for tool in args.tools.split(","):
+                work = base / f"{kind}-{tool}"
+                work.mkdir()
+                with open(work / "log.txt", "w") as log:
+                    if tool == "batch":
+                        seconds = run_batch(subs, work, args.workers, log)
+                    elif tool == "nbgrader":
+                        seconds = run_nbgrader(subs, work, log)
+                    elif tool == "otter":
+                        seconds = run_otter(subs, work, log)
+                    else:
+                        raise SystemExit(f"unknown tool {tool}")
+                results[kind, tool] = seconds
+                print(f"{kind:6s} {tool:9s} {seconds:8.1f} s  {60 * args.n / seconds:7.1f} notebooks/min", flush=True)
+        for kind in args.kinds.split(","):
+            ours = results.get((kind, "batch"))
+            for other in ("nbgrader", "otter"):
+                if ours and (kind, other) in results:
+                    print(f"{kind}: batch is {results[kind, other] / ours:.2f}x the throughput of {other}")
+    finally:
+        if not args.keep:
+            shutil.rmtree(base, ignore_errors=True)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,252 @@
+"""``batch`` end to end with the real grader (AUTOGRADER_MNIST_PROFILE=small): the Makefile's demo commands on
+examples/, a batch killed with SIGKILL and resumed, a grading worker killed mid-notebook, and the
+process-tree hygiene that keeps sandbox children from outliving the batch."""
+import csv
+import io
+import os
+import signal
+import sqlite3
+import subprocess
+import sys
+import textwrap
+import time
+from concurrent.futures import ProcessPoolExecutor
+from pathlib import Path
+
+import pytest
+
+from autograder import batch, gradebook, ingest
+from autograder.canvas import roster
+from autograder.canvas.csvfmt import format_score
+from autograder.layout import EXAMPLES_DIR, ROOT
+
+ENV = {**os.environ, "AUTOGRADER_MNIST_PROFILE": "small"}
+ZIP = EXAMPLES_DIR / "submissions.zip"
+ROSTER = EXAMPLES_DIR / "roster.csv"
+
+
+def autograder(*args, **kwargs):
+    return [sys.executable, "-m", "autograder", *map(str, args)]
+
+
+def batch_cmd(db, *extra):
+    return autograder("batch", ZIP, "--roster", ROSTER, "--db", db, *extra)
+
+
+def export(db, out: Path) -> tuple[bytes, bytes]:
+    """The Makefile's export command; returns (K-LMS CSV, questions CSV) bytes."""
+    done = subprocess.run(autograder("export", "--db", db, "--canvas-csv", out / "klms_gradebook.csv",
+                                     "--questions-csv", out / "questions.csv", "--assignment-id", "12345",
+                                     "--title", "Lecture 3 assignment"),
+                          cwd=ROOT, env=ENV, capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr
+    return (out / "klms_gradebook.csv").read_bytes(), (out / "questions.csv").read_bytes()
+
+
+def alive(pid: int) -> bool:
+    try:
+        with open(f"/proc/{pid}/stat", "rb") as f:
+            state = f.read().rsplit(b")", 1)[1].split()[0]
+    except OSError:
+        return False
+    return state not in (b"Z", b"X")
+
+
+def wait_gone(pids, seconds=20.0) -> set[int]:
+    deadline = time.monotonic() + seconds
+    left = {p for p in pids if alive(p)}
+    while left and time.monotonic() < deadline:
+        time.sleep(0.2)
+        left = {p for p in left if alive(p)}
+    return left
+
+
+def count(db, sql) -> int:
+    conn = sqlite3.connect(f"file:{db}?mode=ro", uri=True, timeout=10)
+    try:
+        return conn.execute(sql).fetchone()[0]
+    finally:
+        conn.close()
+
+
+def _grade_alone(path: str) -> dict:
+    from autograder.grade import grade_notebook
+    return grade_notebook(Path(path))
+
+
+@pytest.fixture(scope="module")
+def demo(tmp_path_factory):
+    """`make demo`'s batch and export commands, run once for the module."""
+    out = tmp_path_factory.mktemp("demo")
+    done = subprocess.run(batch_cmd(out / "gradebook.db"), cwd=ROOT, env=ENV, capture_output=True, text=True,
+                          timeout=900)
+    assert done.returncode == 0, done.stderr + done.stdout
+    klms, questions = export(out / "gradebook.db", out)
+    return out, done, klms, questions
+
+
+def test_demo_commands_grade_every_student(demo, tmp_path):
+    out, done, klms, questions = demo
+    people, _ = roster.read_roster(ROSTER)
+    rows = list(csv.reader(io.StringIO(klms.decode("utf-8-sig"), newline="")))
+    assert rows[0][-1] == "Lecture 3 assignment (12345)" and rows[1][0] == "Points Possible"
+    assert [r[1] for r in rows[2:]] == [p.user_id for p in people]          # every roster student, in order
+    klms_value = {r[1]: r[5] for r in rows[2:]}
+    assert klms_value["1009"] == ""                                          # submitted nothing
+    qrows = {r["ID"]: r for r in csv.DictReader(io.StringIO(questions.decode("utf-8-sig"), newline=""))}
+    assert qrows["1009"]["status"] == "missing"
+    assert "memo.txt" in done.stdout and "other_notebooks" in qrows["1007"]["flags"]
+    assert qrows["1003"]["late"] == "late" and qrows["1004"]["file"] == "lec03-1.ipynb"
+
+    # each score equals what grade_notebook gives that notebook alone
+    conn = gradebook.connect(out / "gradebook.db", create=False)
+    grades = {g.student_key: g for g in gradebook.grades(conn)}
+    got = ingest.ingest(ZIP, tmp_path / "alone")
+    chosen = {k: s.chosen for k, s in ingest.choose(got).items()}
+    assert set(chosen) == {p.user_id for p in people} - {"1009"}
+    with ProcessPoolExecutor(max_workers=os.cpu_count()) as pool:
+        alone = dict(zip(chosen, pool.map(_grade_alone, [str(nb.path) for nb in chosen.values()])))
+    for key, result in alone.items():
+        g = grades[key]
+        assert g.status == result["status"], key
+        assert g.graded_total == pytest.approx(result["total"]), key
+        assert g.questions == pytest.approx({q: v["score"] for q, v in result["questions"].items()}), key
+        assert klms_value[key] == format_score(result["total"] * gradebook.late_factor(g.late))
+        assert qrows[key]["final"] == klms_value[key]
+    assert alone["1001"]["total"] == 80.0                   # the solution itself
+    assert alone["1006"]["status"] == "timeout"             # mae never returns on an odd number of samples
+    assert alone["1002"]["questions"]["gradient"]["score"] == 0.0
+    assert alone["1002"]["questions"]["metrics"]["score"] == 0.0
+
+
+def test_kill_minus_nine_and_resume(demo, tmp_path):
+    _, _, klms_whole, questions_whole = demo
+    db = tmp_path / "gradebook.db"
+    log = open(tmp_path / "batch.log", "w")
+    proc = subprocess.Popen(batch_cmd(db, "--workers", "2"), cwd=ROOT, env=ENV, stdout=log, stderr=log,
+                            start_new_session=True)
+    try:
+        deadline = time.monotonic() + 600
+        while time.monotonic() < deadline:
+            time.sleep(0.3)
+            if db.exists() and count(db, "SELECT count(*) FROM results") >= 2:
+                break
+            assert proc.poll() is None, (tmp_path / "batch.log").read_text()
+        tree = batch.descendants(proc.pid)
+        graded_before = count(db, "SELECT count(*) FROM results")
+        assert 2 <= graded_before < 8 and tree, "the batch should be part-way, with workers and sandboxes"
+        os.kill(proc.pid, signal.SIGKILL)
+        proc.wait(timeout=10)
+    finally:
+        if proc.poll() is None:
+            os.killpg(proc.pid, signal.SIGKILL)
+        log.close()
+    assert wait_gone(tree) == set(), "grading processes outlived the killed batch"
+
+    done = subprocess.run(batch_cmd(db, "--workers", "2"), cwd=ROOT, env=ENV, capture_output=True, text=True,
+                          timeout=900)
+    assert done.returncode == 0, done.stderr
+    graded_after = count(db, "SELECT count(*) FROM results")
+    assert graded_after == 8 and f"grading {8 - graded_before}," in done.stderr.replace("\n", " ")
+    # every notebook graded exactly once over the two runs
+    assert count(db, "SELECT count(*) FROM audit WHERE action='graded'") == 8
+    assert count(db, "SELECT count(DISTINCT json_extract(detail, '$.sha256')) FROM audit WHERE action='graded'") == 8
+    assert count(db, "SELECT count(*) FROM batches WHERE state='running'") == 1        # the killed one
+    assert count(db, "SELECT count(*) FROM batches WHERE state='finished'") == 1
+    klms, questions = export(db, tmp_path)
+    assert klms == klms_whole
+    assert questions == questions_whole
+
+    # a third run grades nothing
+    again = subprocess.run(batch_cmd(db), cwd=ROOT, env=ENV, capture_output=True, text=True, timeout=300)
+    assert again.returncode == 0 and "grading 0, 8 already graded" in again.stderr.replace("\n", " ")
+    assert count(db, "SELECT count(*) FROM audit WHERE action='graded'") == 8
+
+
+def test_a_dead_worker_does_not_stop_the_batch(tmp_path):
+    got = ingest.ingest(ZIP, tmp_path / "x")
+    folder = tmp_path / "subs"
+    folder.mkdir()
+    for nb in got.notebooks:
+        if nb.student_key in ("1001", "1008"):
+            (folder / nb.entry_name).write_bytes(nb.path.read_bytes())
+    (folder / "broken_1010_1_lec03.ipynb").write_text("{ not json")
+    db = tmp_path / "gradebook.db"
+    proc = subprocess.Popen(autograder("batch", folder, "--db", db, "--workers", "1"), cwd=ROOT, env=ENV,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, start_new_session=True)
+    try:
+        victim, deadline = None, time.monotonic() + 300
+        while victim is None and time.monotonic() < deadline:
+            time.sleep(0.2)
+            for pid in batch.descendants(proc.pid):
+                cmd = Path(f"/proc/{pid}/cmdline").read_bytes() if alive(pid) else b""
+                if b"spawn_main" in cmd and batch.descendants(pid):      # a worker with a sandbox child
+                    victim = pid
+        assert victim is not None
+        its_children = batch.descendants(victim)
+        os.kill(victim, signal.SIGKILL)
+        out, err = proc.communicate(timeout=600)
+    finally:
+        if proc.poll() is None:
+            os.killpg(proc.pid, signal.SIGKILL)
+    assert proc.returncode == 0, err
+    assert "a grading worker died" in err
+    assert wait_gone(its_children) == set()
+    conn = gradebook.connect(db, create=False)
+    statuses = {g.student_key: g.status for g in gradebook.grades(conn)}
+    assert statuses == {"1001": "ok", "1008": "ok", "1010": "invalid"}
+
+
+WORKER_SCRIPT = textwrap.dedent("""
+    import concurrent.futures as cf, multiprocessing, os, subprocess, sys, time
+    from autograder import batch
+
+    def job(_):
+        subprocess.Popen(["sleep", "300"])          # stands for a sandbox child (no PDEATHSIG of its own)
+        time.sleep(300)
+
+    if __name__ == "__main__":
+        pool = cf.ProcessPoolExecutor(2, mp_context=multiprocessing.get_context("spawn"),
+                                      initializer=batch._init_worker, initargs=(os.getpid(),))
+        futures = [pool.submit(job, i) for i in range(2)]
+        print("ready", flush=True)
+        time.sleep(300)
+""")
+
+
+def test_workers_and_their_children_die_with_the_batch(tmp_path):
+    script = tmp_path / "pool.py"
+    script.write_text(WORKER_SCRIPT)
+    proc = subprocess.Popen([sys.executable, str(script)], cwd=ROOT, stdout=subprocess.PIPE, text=True,
+                            start_new_session=True, env={**ENV, "PYTHONPATH": str(ROOT)})
+    try:
+        assert proc.stdout.readline().strip() == "ready"
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline:
+            tree = batch.descendants(proc.pid)
+            sleeps = [p for p in tree if Path(f"/proc/{p}/cmdline").read_bytes().startswith(b"sleep\0")]
+            if len(sleeps) == 2:
+                break
+            time.sleep(0.1)
+        assert len(sleeps) == 2
+        os.kill(proc.pid, signal.SIGKILL)
+        proc.wait(timeout=10)
+        assert wait_gone(tree, 10) == set()
+    finally:
+        if proc.poll() is None:
+            os.killpg(proc.pid, signal.SIGKILL)
+
+
+def test_kill_tree(tmp_path):
+    proc = subprocess.Popen(["bash", "-c", "sleep 300 & (sleep 300 & sleep 300) & wait"], start_new_session=True)
+    try:
+        deadline = time.monotonic() + 10
+        while len(batch.descendants(proc.pid)) < 4 and time.monotonic() < deadline:
+            time.sleep(0.05)
+        tree = batch.descendants(proc.pid)
+        assert len(tree) >= 3
+        batch.kill_tree(proc.pid)
+        assert wait_gone(tree, 5) == set()
+    finally:
+        os.killpg(proc.pid, signal.SIGKILL)
+        proc.wait()
