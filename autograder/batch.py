@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import concurrent.futures as cf
 import ctypes
+import fcntl
 import json
 import multiprocessing
 import os
@@ -153,6 +154,7 @@ def run(args) -> int:
         return 2
     try:
         conn = gradebook.connect(args.db)
+        lock = _lock(args.db)
         if args.roster:
             rows, warnings = roster_mod.read_roster(args.roster)
             for w in warnings:
@@ -166,7 +168,28 @@ def run(args) -> int:
     except (roster_mod.RosterError, gradebook.GradebookError, OSError) as exc:
         err.print(f"error: {exc}")
         return 1
+    try:
+        return _run_locked(args, conn, by, out, err)
+    finally:
+        conn.close()
+        os.close(lock)
 
+
+def _lock(db) -> int:
+    """An exclusive flock on the gradebook file for this batch (released by the kernel if it dies).
+
+    flock and SQLite's own POSIX locks do not interact; the descriptor stays open until the connection is
+    closed, so closing it cannot drop SQLite's locks."""
+    fd = os.open(db, os.O_RDONLY)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        os.close(fd)
+        raise gradebook.GradebookError(f"another batch is running on {db}; wait for it (or stop it) first") from None
+    return fd
+
+
+def _run_locked(args, conn, by: str, out, err) -> int:
     from .grade import grader_version
     version = grader_version()
     workdir = Path(tempfile.mkdtemp(prefix="autograder-batch-"))
@@ -180,6 +203,9 @@ def run(args) -> int:
         except (ingest.IngestError, OSError) as exc:
             err.print(f"error: {exc}")
             return 1
+        stale = gradebook.mark_interrupted(conn, by)
+        if stale:
+            err.print(f"an earlier batch stopped part-way ({stale} run); its finished results are kept", soft_wrap=True)
         batch_id = gradebook.begin_batch(conn, input=str(args.input), input_sha256=got.input_sha256,
                                          grader_version=version, by=by, workers=args.workers)
         students = ingest.choose(got, gradebook.picks(conn))
@@ -187,13 +213,13 @@ def run(args) -> int:
         todo = {sha: path for sha, path in todo.items() if args.force or not gradebook.has_result(conn, sha, version)}
         reused = len({s.chosen.sha256 for s in students.values() if s.chosen and not s.chosen.too_large}) - len(todo)
         err.print(f"{len(got.notebooks)} notebooks from {len(students)} students, {len(got.skipped)} other files; "
-                  f"grading {len(todo)}, {reused} already graded by grader {version}")
+                  f"grading {len(todo)}, {reused} already graded by grader {version}", soft_wrap=True)
         graded = _grade_all(conn, todo, version, batch_id, by, args.workers, err)
         grades = gradebook.refresh_grades(conn)
         gradebook.end_batch(conn, batch_id, "finished", by, graded=graded)
     except KeyboardInterrupt:
         kill_tree(os.getpid())
-        err.print("interrupted: finished results are saved; run the same command again to go on")
+        err.print("interrupted: finished results are saved; run the same command again to go on", soft_wrap=True)
         if batch_id is not None:
             gradebook.end_batch(conn, batch_id, "interrupted", by)
         return 130

@@ -255,6 +255,16 @@ def begin_batch(conn, *, input: str, input_sha256: str | None, grader_version: s
         return cur.lastrowid
 
 
+def mark_interrupted(conn, by: str) -> int:
+    """Batches left 'running' by a process that died (call while holding the batch lock); how many."""
+    with transaction(conn):
+        stale = [r[0] for r in conn.execute("SELECT id FROM batches WHERE state='running'")]
+        for batch_id in stale:
+            conn.execute("UPDATE batches SET state='interrupted' WHERE id=?", (batch_id,))
+            audit(conn, by, "batch_end", batch=batch_id, state="interrupted", found_later=True)
+    return len(stale)
+
+
 def end_batch(conn, batch_id: int, state: str, by: str, **detail) -> None:
     with transaction(conn):
         conn.execute("UPDATE batches SET finished_at=?, state=? WHERE id=?", (now(), state, batch_id))

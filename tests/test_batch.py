@@ -151,8 +151,9 @@ def test_kill_minus_nine_and_resume(demo, tmp_path):
     # every notebook graded exactly once over the two runs
     assert count(db, "SELECT count(*) FROM audit WHERE action='graded'") == 8
     assert count(db, "SELECT count(DISTINCT json_extract(detail, '$.sha256')) FROM audit WHERE action='graded'") == 8
-    assert count(db, "SELECT count(*) FROM batches WHERE state='running'") == 1        # the killed one
+    assert count(db, "SELECT count(*) FROM batches WHERE state='interrupted'") == 1    # the killed one
     assert count(db, "SELECT count(*) FROM batches WHERE state='finished'") == 1
+    assert "an earlier batch stopped part-way" in done.stderr
     klms, questions = export(db, tmp_path)
     assert klms == klms_whole
     assert questions == questions_whole
@@ -175,13 +176,7 @@ def test_a_dead_worker_does_not_stop_the_batch(tmp_path):
     proc = subprocess.Popen(autograder("batch", folder, "--db", db, "--workers", "1"), cwd=ROOT, env=ENV,
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, start_new_session=True)
     try:
-        victim, deadline = None, time.monotonic() + 300
-        while victim is None and time.monotonic() < deadline:
-            time.sleep(0.2)
-            for pid in batch.descendants(proc.pid):
-                cmd = Path(f"/proc/{pid}/cmdline").read_bytes() if alive(pid) else b""
-                if b"spawn_main" in cmd and batch.descendants(pid):      # a worker with a sandbox child
-                    victim = pid
+        victim = _worker_with_sandbox(proc.pid)        # a worker with a sandbox child
         assert victim is not None
         its_children = batch.descendants(victim)
         os.kill(victim, signal.SIGKILL)
@@ -195,6 +190,43 @@ def test_a_dead_worker_does_not_stop_the_batch(tmp_path):
     conn = gradebook.connect(db, create=False)
     statuses = {g.student_key: g.status for g in gradebook.grades(conn)}
     assert statuses == {"1001": "ok", "1008": "ok", "1010": "invalid"}
+
+
+def _worker_with_sandbox(batch_pid: int, seconds: float = 300) -> int | None:
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        time.sleep(0.2)
+        for pid in batch.descendants(batch_pid):
+            cmd = Path(f"/proc/{pid}/cmdline").read_bytes() if alive(pid) else b""
+            if b"spawn_main" in cmd and batch.descendants(pid):
+                return pid
+    return None
+
+
+def test_sigterm_stops_cleanly_and_one_batch_at_a_time(tmp_path):
+    got = ingest.ingest(ZIP, tmp_path / "x")
+    folder = tmp_path / "subs"
+    folder.mkdir()
+    nb = next(nb for nb in got.notebooks if nb.student_key == "1001")
+    (folder / nb.entry_name).write_bytes(nb.path.read_bytes())
+    db = tmp_path / "gradebook.db"
+    proc = subprocess.Popen(autograder("batch", folder, "--db", db), cwd=ROOT, env=ENV, stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, text=True, start_new_session=True)
+    try:
+        assert _worker_with_sandbox(proc.pid) is not None
+        second = subprocess.run(autograder("batch", folder, "--db", db), cwd=ROOT, env=ENV, capture_output=True,
+                                text=True, timeout=120)
+        assert second.returncode == 1 and "another batch is running" in second.stderr
+        tree = batch.descendants(proc.pid)
+        proc.send_signal(signal.SIGTERM)
+        _, err = proc.communicate(timeout=60)
+    finally:
+        if proc.poll() is None:
+            os.killpg(proc.pid, signal.SIGKILL)
+    assert proc.returncode == 130 and "interrupted" in err
+    assert wait_gone(tree) == set()
+    assert count(db, "SELECT state FROM batches") == "interrupted"
+    assert count(db, "SELECT count(*) FROM results") == 0
 
 
 WORKER_SCRIPT = textwrap.dedent("""
