@@ -9,6 +9,9 @@ Resumable: a notebook whose sha256 already has a result from this grader_version
 (``--force`` regrades); results with status ``sandbox_error`` are retried. Killing the batch at any moment,
 ``kill -9`` included, loses only the results in flight, and the next run grades exactly those.
 
+One batch at a time per gradebook: a batch holds an exclusive ``flock`` on the gradebook file, and marks
+runs that an earlier, killed batch left ``running`` as ``interrupted``.
+
 No grading process outlives the batch: each worker asks the kernel for SIGTERM when the batch dies
 (``prctl(PR_SET_PDEATHSIG)``), also watches its parent pid, and then kills its whole process subtree
 (the sandbox children) before it exits; the batch kills its own subtree on Ctrl-C / SIGTERM.
