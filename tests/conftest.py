@@ -1,8 +1,9 @@
 """Shared fixtures: the small MNIST profile for the whole session, and grading of variant notebooks.
 
 Grading is deterministic (same file, same secret -> same result), so results are cached by the sha256 of
-the submitted bytes for the whole session: a notebook graded by two test modules is graded once.
-``test_determinism.py`` calls ``grade_notebook`` itself, uncached.
+the submitted bytes for the whole session: a notebook graded by two test modules is graded once. Each
+catalog module grades all its variants in one module-scoped fixture, two at a time (``Grader.many``).
+``test_determinism.py`` grades uncached as well.
 """
 from __future__ import annotations
 
@@ -10,6 +11,7 @@ import hashlib
 import json
 import os
 import sys
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import pytest
@@ -36,28 +38,86 @@ class Grader:
         self.cache: dict[str, dict] = {}
 
     def __call__(self, submission, *, name: str = "submission.ipynb", directory: Path | None = None,
-                 cache: bool = True) -> dict:
+                 cache: bool = True, isolated: bool = False, limits: dict | None = None,
+                 timeout: float = 600) -> dict:
+        """Grade in this process, or with ``isolated`` (always when ``limits`` are given) in a child Python
+        (``nv.grade_subprocess``: for attacks that might hang or kill the grader), under ``limits``
+        overriding grader_config.LIMITS there. An isolated grade that does not return within ``timeout``
+        seconds fails the test."""
         from autograder.grade import grade_notebook
 
         data = submission if isinstance(submission, bytes) else nv.dumps(submission)
+        isolated = isolated or bool(limits)
         key = hashlib.sha256(data).hexdigest() + "\0" + Path(name).suffix
+        if isolated:
+            key += "\0isolated " + json.dumps(limits or {}, sort_keys=True)
         if cache and key in self.cache:
             return self.cache[key]
-        folder = Path(directory or self.directory) / key[:16]
+        folder = Path(directory or self.directory) / hashlib.sha256(key.encode()).hexdigest()[:16]
         folder.mkdir(parents=True, exist_ok=True)
         path = folder / name
         path.write_bytes(data)
-        result = grade_notebook(path)
+        if isolated:
+            result = nv.grade_subprocess(path, timeout=timeout, limits=limits)
+            if result is None:
+                raise AssertionError(f"grade_notebook did not return within {timeout} s (limits {limits})")
+        else:
+            result = grade_notebook(path)
         json.dumps(result)  # a result is always plain JSON
         if cache:
             self.cache[key] = result
         return result
+
+    def many(self, submissions: dict, *, workers: int = 2, **kw) -> "Results":
+        """Grade several submissions (name -> notebook, bytes, or a function building one; or a pair of
+        that and a dict of ``__call__`` options) side by side, ``workers`` at a time.
+
+        grade_notebook is safe to call from several threads (each call has its own sandbox, and the child
+        does the work), so two workers use the two cores of a CI machine. Put the slowest first. A variant
+        that could not be built or graded is kept as its exception and raised again by the test that reads
+        it, not by the fixture (one broken variant does not take its neighbours with it).
+        """
+        def one(sub):
+            sub, options = sub if isinstance(sub, tuple) else (sub, {})
+            return self(sub() if callable(sub) else sub, **{**kw, **options})
+
+        with ThreadPoolExecutor(max_workers=workers) as pool:
+            futures = {name: pool.submit(one, sub) for name, sub in submissions.items()}
+            return Results({name: _outcome(f) for name, f in futures.items()})
+
+
+def _outcome(future):
+    try:
+        return future.result()
+    except Exception as exc:  # noqa: BLE001 - re-raised by Results.__getitem__
+        return exc
+
+
+class Results(dict):
+    """name -> result; reading a grade that raised raises its exception."""
+
+    def __getitem__(self, name):
+        value = super().__getitem__(name)
+        if isinstance(value, Exception):
+            raise value
+        return value
+
+
+def warm_up() -> None:
+    """What grade_notebook caches on first use (MNIST profile files, reference, versions), computed once
+    before grades run side by side in threads."""
+    from autograder import grade
+
+    grade.mnist_profile(grade.profile_name())
+    grade.grader_version()
+    grade.reference()
 
 
 @pytest.fixture(scope="session")
 def grader(tmp_path_factory) -> Grader:
     if not (layout.MNIST_RAW / "t10k-images-idx3-ubyte").is_file():
         pytest.fail(f"MNIST is missing in {layout.MNIST_RAW}: run python -m autograder fetch-data")
+    warm_up()
     return Grader(tmp_path_factory.mktemp("submissions"))
 
 

@@ -129,6 +129,14 @@ def replace_def(nb: dict, name: str, source: str) -> dict:
     return nb
 
 
+def edit_def(nb: dict, name: str, old: str, new: str) -> dict:
+    """Replace ``old`` by ``new`` inside the definition of ``name`` (``old`` must occur there exactly once)."""
+    text = definition(nb, name)
+    if text.count(old) != 1:
+        raise KeyError(f"{old!r} occurs {text.count(old)} times in the definition of {name!r}")
+    return replace_def(nb, name, text.replace(old, new))
+
+
 def blank(nb: dict, *names: str) -> dict:
     """Put the release notebook's stub (``raise NotImplementedError()``) in place of each definition."""
     stubs = release()
@@ -144,6 +152,17 @@ def replace_text(nb: dict, old: str, new: str) -> dict:
     if len(hits) != 1 or _src(hits[0]).count(old) != 1:
         raise KeyError(f"{old!r} occurs {sum(_src(c).count(old) for c in hits)} times in the code cells")
     hits[0]["source"] = _src(hits[0]).replace(old, new)
+    return nb
+
+
+def replace_cell(nb: dict, marker: str, source: str) -> dict:
+    """Replace the whole of the one code cell that contains ``marker`` by ``source``."""
+    nb = copy.deepcopy(nb)
+    hits = [c for c in nb["cells"] if c.get("cell_type") == "code" and marker in _src(c)]
+    if len(hits) != 1:
+        raise KeyError(f"{marker!r} occurs in {len(hits)} code cells")
+    hits[0]["source"] = _clean(source)
+    hits[0]["outputs"], hits[0]["execution_count"] = [], None
     return nb
 
 
@@ -232,6 +251,22 @@ def without_mlp(nb: dict) -> dict:
     return nb
 
 
+SETUP_MARK = "_import_otter"     # the set-up cell that writes the public tests and imports otter (~8 s)
+SELF_CHECK = re.compile(r"^\s*grader\.check(_all)?\(")
+
+
+def without_otter(nb: dict) -> dict:
+    """Without the set-up cell (public tests, ``import otter``: about 8 s of every grade in the sandbox) and
+    the ``grader.check`` self-check cells that need it. Nothing graded depends on them."""
+    return drop_cells(nb, lambda s: SETUP_MARK in s or bool(SELF_CHECK.match(s)))
+
+
+def lean(nb: dict) -> dict:
+    """The NumPy part alone (``without_mlp`` and ``without_otter``): a grade takes ~5 s. Use it for
+    variants about the NumPy questions or the wire; then assert nothing about mlp."""
+    return without_otter(without_mlp(nb))
+
+
 def with_epochs(nb: dict, n_epochs: int) -> dict:
     """The MNIST training cell with another epoch count."""
     return _sub_one(nb, r"^n_epochs = \d+$", f"n_epochs = {n_epochs}")
@@ -270,7 +305,7 @@ def with_colab_lines(nb: dict) -> dict:
 
 def to_nbformat3(nb: dict) -> dict:
     """The same notebook as an nbformat-3 file (``worksheets`` and ``input``)."""
-    node = nbformat.from_dict(copy.deepcopy(nb))
+    node = nbformat.reads(json.dumps(nb), as_version=4)   # sources as strings, as the v3 downgrade wants
     old = nbformat.convert(node, 3)
     return json.loads(nbformat.writes(old, version=3))
 
@@ -331,17 +366,22 @@ def kill_sandboxes(marker: str) -> None:
             pass
 
 
-def grade_subprocess(path: Path, timeout: float) -> dict | None:
+def grade_subprocess(path: Path, timeout: float, limits: dict | None = None) -> dict | None:
     """grade_notebook(path) in a child Python; its result, or None when it did not return within
-    ``timeout`` seconds (then the grader process and the sandboxes of ``path`` are killed)."""
+    ``timeout`` seconds (then the grader process and the sandboxes of ``path`` are killed).
+
+    ``limits`` overrides entries of grader_config.LIMITS in that process only (a hang test need not wait
+    the real 300 s cell limit to show that the limit holds)."""
     import os
     import subprocess
     import sys
 
-    code = ("import json, sys\nfrom autograder.grade import grade_notebook\n"
-            "r = grade_notebook(sys.argv[1])\nsys.stdout.write('\\nRESULT ' + json.dumps(r))\n")
+    code = ("import json, sys\nfrom autograder import grade\n"
+            "cfg = grade.config()\ncfg.LIMITS = dict(cfg.LIMITS, **json.loads(sys.argv[2]))\n"
+            "r = grade.grade_notebook(sys.argv[1])\nsys.stdout.write('\\nRESULT ' + json.dumps(r))\n")
     env = dict(os.environ, PYTHONPATH=str(layout.ROOT))
-    proc = subprocess.Popen([sys.executable, "-c", code, str(path)], cwd=layout.ROOT, env=env,
+    proc = subprocess.Popen([sys.executable, "-c", code, str(path), json.dumps(limits or {})],
+                            cwd=layout.ROOT, env=env,
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE)
     try:
         out, err = proc.communicate(timeout=timeout)
