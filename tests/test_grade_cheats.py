@@ -416,7 +416,9 @@ def forged_output() -> dict:
         """))
     return replace_metrics(nb, """
         def mse(y, y_hat):
-            _frame({"type": "result", "id": _request_id(), "ok": True, "value": 0.0, "seconds": 0.0})
+            # the answer to this very call, claiming it took forever (1e999 parses as infinity)
+            _frame(b'{"type": "result", "id": "%s", "ok": true, "value": 0.0, "seconds": 1e999}'
+                   % _request_id().encode())
             return 0.0
 
         def rmse(y, y_hat):
@@ -950,6 +952,15 @@ def test_the_public_value_cheat_passes_the_public_self_checks():
         for case in cases:
             case.test_func(**{p: namespace[p] for p in case.test_func.__code__.co_varnames[
                 :case.test_func.__code__.co_argcount]})
+
+
+def test_forged_timings_do_not_reach_the_measurements(results):
+    """measurements.seconds (time spent in the student's code, per question: the class report's "slowest
+    question") came from the "seconds" field the child reports: a forged answer frame put infinity there
+    (and "Infinity" is not JSON). The grader knows how long it waited; it should not take the child's word."""
+    seconds = results["forged_output"]["measurements"]["seconds"]
+    assert all(0.0 <= s <= 600.0 for s in seconds.values()), seconds
+    json.dumps(results["forged_output"], allow_nan=False)
 
 
 def test_forged_output_does_not_reach_the_grader_output(results):

@@ -156,7 +156,7 @@ def float32() -> dict:
 
 def return_types() -> dict:
     """Other containers and scalar types: 0-d arrays, numpy scalars, one-element arrays, lists for tuples,
-    arrays for pairs, a list of lists for the minibatches, np.polyfit's coefficient array."""
+    arrays for pairs, a tuple of lists for the minibatches (drawn with rng.choice), np.polyfit's array."""
     nb = nv.lean(nv.solution())
     nb = nv.replace_def(nb, "fit_normal_equation", '''
         def fit_normal_equation(x, y):
@@ -184,7 +184,7 @@ def return_types() -> dict:
         ''')
     nb = nv.replace_def(nb, "minibatch_indices", '''
         def minibatch_indices(n_samples, batch_size, rng):
-            perm = rng.permutation(n_samples)
+            perm = rng.choice(n_samples, size=n_samples, replace=False)
             return tuple(perm[i:i + batch_size].tolist() for i in range(0, n_samples, batch_size))
         ''')
     nb = nv.replace_def(nb, "train_sgd", '''
@@ -262,6 +262,20 @@ def alternatives() -> dict:
         ''')
 
 
+def keyword_arguments() -> dict:
+    """Helpers called with keyword arguments, as the notebook itself calls ``gd_step(..., lr=0.05)``.
+
+    While gd_step and train_sgd are graded, their helpers are the grader's oracles: those must take the
+    helpers' keyword arguments as the student's own functions do."""
+    nb = nv.lean(nv.solution())
+    nb = nv.edit_def(nb, "loss", "predict(x, w, b)", "predict(x, w=w, b=b)")
+    nb = nv.edit_def(nb, "gd_step", "gradient(x, y, w, b)", "gradient(x, y, w=w, b=b)")
+    nb = nv.edit_def(nb, "train_sgd", "minibatch_indices(len(x), batch_size, rng)",
+                     "minibatch_indices(len(x), batch_size=batch_size, rng=rng)")
+    nb = nv.edit_def(nb, "train_sgd", "gd_step(x[idx], y[idx], w, b, lr)", "gd_step(x[idx], y[idx], w, b, lr=lr)")
+    return nv.edit_def(nb, "train_sgd", "loss(x, y, w, b)", "loss(x, y, w=w, b=b)")
+
+
 def colab_and_noise() -> dict:
     """A notebook saved from Colab: drive mounting, ``!pip``/``%pip`` lines, ``%matplotlib inline``; graded
     functions that print to stderr, warn and plot; the set-up cell and the self-checks kept."""
@@ -315,8 +329,37 @@ def nbformat3() -> dict:
 
 
 def dropout_mlp() -> dict:
-    """An MLP with Dropout (model.train()/model.eval() matter), trained for real."""
+    """Other PyTorch styles, trained for real: an MLP with Dropout (model.train()/model.eval() matter) built
+    with nn.Sequential, get_device returning a string, train_one_epoch with a global criterion and
+    len(loader.dataset), evaluate returning a 0-d tensor."""
     nb = nv.without_otter(nv.solution())
+    nb = nv.replace_def(nb, "get_device", '''
+        def get_device():
+            return "cuda:0" if torch.cuda.is_available() else "cpu"
+        ''')
+    nb = nv.replace_def(nb, "train_one_epoch", '''
+        def train_one_epoch(model, loader, optimizer, device):
+            model.train()
+            running = 0.0
+            for batch_idx, (data, target) in enumerate(loader):
+                data, target = data.to(device), target.to(device)
+                optimizer.zero_grad()
+                loss = criterion(model(data), target)
+                loss.backward()
+                optimizer.step()
+                running += loss.item() * data.size(0)
+            return running / len(loader.dataset)
+        ''')
+    nb = nv.insert_before_def(nb, "train_one_epoch", "criterion = nn.CrossEntropyLoss()")
+    nb = nv.replace_def(nb, "evaluate", '''
+        def evaluate(model, loader, device):
+            model.eval()
+            correct = torch.tensor(0)
+            with torch.no_grad():
+                for data, target in loader:
+                    correct += (model(data.to(device)).argmax(1) == target.to(device)).sum()
+            return correct / len(loader.dataset)
+        ''')
     return nv.replace_def(nb, "MLP", '''
         class MLP(nn.Module):
             def __init__(self):
@@ -343,6 +386,7 @@ HONEST = {  # name -> (builder, the questions that must score full)
     "return_types": (return_types, NUMPY),
     "alternatives": (alternatives, NUMPY),
     "rebound": (rebound, NUMPY),
+    "keyword_arguments": (keyword_arguments, NUMPY),
 }
 
 
