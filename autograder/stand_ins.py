@@ -8,6 +8,7 @@ asks the parent, which computes the answer here; the reference code never enters
 """
 from __future__ import annotations
 
+import inspect
 import numbers
 from collections import defaultdict
 
@@ -92,6 +93,7 @@ def oracle(fn, arrays: int):
         coerced = [_floats(a) if i < arrays else float(_floats(a)) for i, a in enumerate(args)]
         return fn(*coerced), None
 
+    call.params = list(inspect.signature(fn).parameters)
     return call
 
 
@@ -108,6 +110,7 @@ def minibatch_oracle(fn):
         batches = fn(int(n), int(batch_size), rng)
         return batches, rng.bit_generator.state
 
+    call.params = list(inspect.signature(fn).parameters)
     return call
 
 

@@ -120,13 +120,17 @@ def test_memory_and_process_limits():
     assert int(forks.split("forks ")[1].split()[0]) < LIMITS["processes"]
 
 
-def test_no_process_outlives_the_session():
+def test_no_process_outlives_its_cell_or_the_session():
     marker = f"autograder-orphan-{os.getpid()}"
-    cells = [f"import subprocess, sys\nsubprocess.Popen([sys.executable, '-c', 'import time; time.sleep(300)', "
-             f"{marker!r}], start_new_session=True)"]
+    start = (f"import subprocess, sys\nsubprocess.Popen([sys.executable, '-c', 'import time; time.sleep(300)', "
+             f"{marker!r}], start_new_session=True)")
+    cells = [start + "\nimport time; time.sleep(1)\nprint(open('/proc/self/status').read().count('Pid'))",
+             "import os\nprint('left', [p for p in os.listdir('/proc') if p.isdigit() and int(p) > 2])",
+             start + "\ndef probe():\n    return 1"]
     session, records = run_cells(cells)
-    assert records[0].status == "ok", records[0].error
-    assert marker in subprocess.run(["ps", "-eww", "-o", "args"], capture_output=True, text=True).stdout
+    assert [r.status for r in records] == ["ok", "ok", "ok"], [r.error for r in records]
+    assert "left []" in records[1].output  # the first cell's background process ended with its cell
+    assert marker not in subprocess.run(["ps", "-eww", "-o", "args"], capture_output=True, text=True).stdout
     session.close()
     time.sleep(0.5)
     assert marker not in subprocess.run(["ps", "-eww", "-o", "args"], capture_output=True, text=True).stdout

@@ -224,7 +224,7 @@ class Session:
                 elif kind == "cell":
                     index = _as_index(message.get("index"), len(self.cells))
                     if index is not None:
-                        self.records[index] = _cell_record(index, message)
+                        self.records[index] = _cell_record(index, message, time.monotonic() - current_start)
                     current = None
                 elif kind == "ready":
                     defined = message.get("defined")
@@ -278,7 +278,8 @@ class Session:
         """Call the student's ``name(*args)`` in the child. ``oracles`` maps names to trusted functions
         that stand in for the student's own while the call runs (the child sees only their answers)."""
         request = {"type": "call", "name": name, "args": [protocol.encode(a) for a in args],
-                   "oracles": sorted(oracles or {}), "repeat": repeat}
+                   "oracles": {n: list(getattr(fn, "params", ())) for n, fn in sorted((oracles or {}).items())},
+                   "repeat": repeat}
         return self._request(request, oracles or {}, timeout)
 
     def probe(self, probe: str, timeout: float | None = None, **payload) -> CallResult:
@@ -296,7 +297,8 @@ class Session:
         except OSError:
             self._kill()
             return CallResult(False, status="crashed", message="the notebook's process had died")
-        deadline = time.monotonic() + timeout + 5
+        sent_at = time.monotonic()
+        deadline = sent_at + timeout + 5
         while True:
             message = self._recv(deadline)
             if message is None or message.get("type") == "eof":
@@ -319,7 +321,7 @@ class Session:
             if message.get("type") == "oracle":
                 self._answer_oracle(message, oracles)
                 continue
-            seconds = _as_float(message.get("seconds"))
+            seconds = round(time.monotonic() - sent_at, 4)  # measured here: the child's word is not taken
             if message.get("ok") is True:
                 try:
                     value = protocol.decode(message.get("value"))
@@ -364,7 +366,8 @@ def _as_float(value) -> float:
     return float(value) if isinstance(value, (int, float)) and not isinstance(value, bool) else 0.0
 
 
-def _cell_record(index: int, message: dict) -> CellRecord:
+def _cell_record(index: int, message: dict, seconds: float | None = None) -> CellRecord:
+    """A cell's record from the child's message; its duration as measured here when known."""
     status = message.get("status") if message.get("status") in ("ok", "error", "timeout", "skipped") else "error"
     error = message.get("error")
     if isinstance(error, dict):
@@ -372,5 +375,6 @@ def _cell_record(index: int, message: dict) -> CellRecord:
     else:
         error = None
     output = message.get("output")
-    return CellRecord(index, status, _as_float(message.get("duration_s")), error,
+    duration = round(seconds, 4) if seconds is not None else min(_as_float(message.get("duration_s")), 1e6)
+    return CellRecord(index, status, duration, error,
                       output[:65536] if isinstance(output, str) else "")

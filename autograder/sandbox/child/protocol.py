@@ -51,12 +51,23 @@ def recv(fd: int, max_bytes: int | None = None) -> dict:
 def parse(body: bytes) -> dict:
     """One frame's body as a JSON object, or ProtocolError (also for nesting too deep to parse)."""
     try:
-        message = json.loads(body.decode("utf-8"))
+        message = json.loads(body.decode("utf-8"), parse_constant=_refuse_constant, parse_float=_finite_float)
     except (UnicodeDecodeError, ValueError, RecursionError) as exc:
         raise ProtocolError(f"message is not JSON: {type(exc).__name__}") from None
     if not isinstance(message, dict):
         raise ProtocolError("message is not a JSON object")
     return message
+
+
+def _refuse_constant(name):
+    raise ValueError(f"{name} is not allowed")
+
+
+def _finite_float(text):
+    value = float(text)
+    if not math.isfinite(value):
+        raise ValueError("non-finite number")
+    return value
 
 
 class FrameReader:
