@@ -157,7 +157,9 @@ def _ingest_zip(source: Path, workdir: Path, known: set[str] | None) -> Ingested
             base = PurePosixPath(name.replace("\\", "/")).name
             mode = info.external_attr >> 16
             reason = unsafe_reason(name)
-            if reason is None and info.create_system == 3 and mode and not stat.S_ISREG(mode):
+            # only an explicit non-regular type counts: zip writers that store bare permissions
+            # (Python's ZipFile.writestr: 0o600, no type bits) write regular files
+            if reason is None and info.create_system == 3 and stat.S_IFMT(mode) and not stat.S_ISREG(mode):
                 reason = "symlink" if stat.S_ISLNK(mode) else "not a regular file"
             if reason is None and info.flag_bits & 0x1:
                 reason = "encrypted"

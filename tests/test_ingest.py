@@ -154,3 +154,18 @@ def test_choice_among_several_notebooks(tmp_path):
                                         ("my_lec03.ipynb", False), ("lec03.py", False)])
 def test_assignment_like(name, like):
     assert ingest.assignment_like(name) == like
+
+
+def test_members_with_bare_permissions_are_regular_files(tmp_path):
+    """ZipFile.writestr(name, data) stores mode 0o600 without file-type bits: still a regular file."""
+    import zipfile
+
+    from autograder import ingest
+
+    zpath = tmp_path / "bare.zip"
+    with zipfile.ZipFile(zpath, "w") as z:
+        z.writestr("keiotaro_1001_70001_lec03.ipynb", '{"nbformat": 4, "cells": []}')
+    info = zipfile.ZipFile(zpath).infolist()[0]
+    assert info.external_attr >> 16 == 0o600
+    found = ingest.ingest(zpath, tmp_path / "out")
+    assert not [s for s in found.skipped if "regular" in s.reason]
