@@ -8,6 +8,7 @@ catalog module grades all its variants in one module-scoped fixture, two at a ti
 from __future__ import annotations
 
 import hashlib
+import itertools
 import json
 import os
 import sys
@@ -28,6 +29,9 @@ os.environ.setdefault("AUTOGRADER_SECRET", "tests-only-course-secret")
 import notebook_variants as nv  # noqa: E402
 
 from autograder import layout  # noqa: E402
+
+
+_calls = itertools.count()
 
 
 class Grader:
@@ -53,8 +57,9 @@ class Grader:
             key += "\0isolated " + json.dumps(limits or {}, sort_keys=True)
         if cache and key in self.cache:
             return self.cache[key]
-        folder = Path(directory or self.directory) / hashlib.sha256(key.encode()).hexdigest()[:16]
-        folder.mkdir(parents=True, exist_ok=True)
+        # a folder of its own per call: two threads grading the same bytes must not share (and rewrite) a file
+        folder = Path(directory or self.directory) / f"{hashlib.sha256(key.encode()).hexdigest()[:16]}-{next(_calls)}"
+        folder.mkdir(parents=True)
         path = folder / name
         path.write_bytes(data)
         if isolated:

@@ -118,6 +118,20 @@ def process_bomb() -> dict:
         """)
 
 
+def fork_bomb_cell() -> dict:
+    """The classic fork bomb as the first cell: every process forks forever. The alarm stops the cell; what
+    it started must not starve or outlive it (before the imports, so the next cell needs threads)."""
+    return nv.prepend_cells(base(), """
+        # FORK
+        import os
+        while True:
+            try:
+                os.fork()
+            except OSError:
+                pass
+        """)
+
+
 def huge_output() -> dict:
     """An honest notebook that prints far too much: a cell prints 1 GiB, train_sgd prints every step."""
     nb = nv.insert_after_def(base(), "fit_normal_equation", """
@@ -139,12 +153,19 @@ FAULTS = {  # name -> (builder, grading options)
     "memory": (memory, {}),
     "process_bomb": (process_bomb, {"isolated": True, "timeout": 300}),
     "huge_output": (huge_output, {}),
+    # alone, after the others: while it spins it would starve a neighbour's grade of CPU
+    "fork_bomb_cell": (fork_bomb_cell, {"limits": SHORT_LIMITS, "timeout": 300, "alone": True}),
 }
 
 
 @pytest.fixture(scope="module")
 def results(grader):
-    return grader.many({name: (build, options) for name, (build, options) in FAULTS.items()})
+    together = {name: (build, options) for name, (build, options) in FAULTS.items() if not options.get("alone")}
+    results = grader.many(together)
+    for name, (build, options) in FAULTS.items():
+        if options.get("alone"):
+            results.update(grader.many({name: (build, {k: v for k, v in options.items() if k != "alone"})}))
+    return results
 
 
 def _lost(result, questions):
@@ -200,6 +221,17 @@ def test_a_process_bomb_does_not_take_the_later_cells_with_it(results):
     ``import numpy`` failed with "can't start new thread", so every answer after the bomb scored 0."""
     r = results["process_bomb"]
     broken = [(c["index"] + 1, c["error"]["evalue"][:80]) for c in r["cells"][1:] if c["status"] != "ok"]
+    assert not broken, broken
+    assert not _lost(r, NUMPY)
+
+
+def test_a_fork_bomb_cell_is_stopped_and_cleaned_up(results):
+    nb = fork_bomb_cell()
+    r = results["fork_bomb_cell"]
+    assert r["status"] == "timeout", r["message"]
+    bomb = cell_number(nb, "# FORK")
+    assert [c["status"] for c in r["cells"] if c["index"] + 1 == bomb] == ["timeout"]
+    broken = [(c["index"] + 1, c["error"]["evalue"][:80]) for c in r["cells"] if c["status"] == "error"]
     assert not broken, broken
     assert not _lost(r, NUMPY)
 
