@@ -181,3 +181,17 @@ def test_protocol_caps_message_size():
         protocol.recv(r, max_bytes=1000)
     os.close(r)
     os.close(w)
+
+
+def test_python_installed_under_tmp_stays_visible(monkeypatch):
+    """A CI clone under /tmp holds the venv there: the child's /tmp tmpfs must not hide it."""
+    import tempfile
+
+    with tempfile.TemporaryDirectory(dir="/tmp") as fake_prefix:
+        with open(os.path.join(fake_prefix, "marker.txt"), "w") as f:
+            f.write("here")
+        os.chmod(fake_prefix, 0o755)
+        monkeypatch.setattr(sys, "exec_prefix", fake_prefix)
+        (out,), records = outputs([f"print(open({os.path.join(fake_prefix, 'marker.txt')!r}).read())"])
+    assert records[0].status == "ok", records[0].error
+    assert "here" in out

@@ -73,9 +73,6 @@ def _build_root(cfg, root):
     _mount(None, "/", None, MS_REC | MS_PRIVATE)
     os.makedirs(root, exist_ok=True)
     _mount("tmpfs", root, "tmpfs", MS_NOSUID | MS_NODEV, "size=16m,mode=755")
-    for src in cfg["binds_ro"]:
-        if os.path.exists(src):
-            _bind(src, root + src)
     os.makedirs(root + "/proc")
     _mount("proc", root + "/proc", "proc", MS_NOSUID | MS_NODEV | MS_NOEXEC)
     os.makedirs(root + "/dev", mode=0o755)
@@ -89,6 +86,10 @@ def _build_root(cfg, root):
     home = root + cfg["home"]
     os.makedirs(home, exist_ok=True)
     _mount("tmpfs", home, "tmpfs", MS_NOSUID | MS_NODEV, f"size={size},mode=755")
+    # after the tmpfs mounts, so that a Python or venv living under /tmp (a CI clone, say) stays visible
+    for src in cfg["binds_ro"]:
+        if os.path.exists(src):
+            _bind(src, root + src)
     for name, src in cfg["home_files"].items():
         with open(src, "rb") as f_in, open(os.path.join(home, name), "wb") as f_out:
             f_out.write(f_in.read())
