@@ -9,6 +9,7 @@ case passes and 0 otherwise: a mistake costs its whole question, and nothing els
 """
 from __future__ import annotations
 
+import functools
 import importlib.util
 import inspect
 import logging
@@ -21,7 +22,9 @@ from .checks import CheckFailed
 log = logging.getLogger(__name__)
 
 
+@functools.lru_cache(maxsize=None)
 def load_cases(path: Path) -> list[test_case]:
+    """The test cases of one file, loaded once per process (a batch worker grades many notebooks)."""
     spec = importlib.util.spec_from_file_location(f"_hidden_{path.stem}", path)
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)

@@ -96,10 +96,9 @@ def _build_root(cfg, root):
     for name, src in cfg["home_dirs_ro"].items():
         _bind(src, os.path.join(home, name))
     _bind(cfg["grader_dir"], root + "/grader")
-    for path, uid in ((home, cfg["uid"]),):
-        os.chown(path, uid, uid)
-        for name in cfg["home_files"]:
-            os.chown(os.path.join(path, name), uid, uid)
+    os.chown(home, cfg["uid"], cfg["uid"])
+    for name in cfg["home_files"]:
+        os.chown(os.path.join(home, name), cfg["uid"], cfg["uid"])
     old = root + "/.old_root"
     os.makedirs(old)
     _check(libc.syscall(SYS_PIVOT_ROOT, root.encode(), old.encode()), "pivot_root")
@@ -147,7 +146,7 @@ def main():
         os._exit(os.waitstatus_to_exitcode(status) if os.WIFEXITED(status) else 128 + os.WTERMSIG(status))
     _die_with_parent()
     _build_root(cfg, cfg["staging"])
-    os.sethostname("sandbox") if hasattr(os, "sethostname") else libc.sethostname(b"sandbox", 7)
+    libc.sethostname(b"sandbox", 7)
     for fd, target in ((cfg["fd_in"], 3), (cfg["fd_out"], 4)):
         if fd != target:
             os.dup2(fd, target)
