@@ -21,6 +21,15 @@ POINTS = {
     "mlp": 10,
 }
 QUESTIONS = tuple(POINTS)
+# --- partial credit per graded function (part) -------------------------------------------------------------
+# Each part scores on its own checks; a question without an entry here is one part worth all its points.
+# sgd stays whole: its checks (convergence, seed, reshuffle) judge one function whose parts depend on each
+# other. The parts of a question sum to its POINTS (checked when the grader loads this file).
+PARTS = {
+    "loss": {"predict": 4, "loss": 6},
+    "metrics": {"mse": 4, "rmse": 3, "mae": 3},
+    "mlp": {"get_device": 1, "MLP": 2, "train_one_epoch": 2, "evaluate": 1, "accuracy": 4},
+}
 
 # --- numeric tolerances used by the trusted checks --------------------------------------------------------
 RTOL = 1e-5                     # float32 arithmetic of an honest student stays far inside this
