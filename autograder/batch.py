@@ -147,32 +147,53 @@ def add_arguments(parser) -> None:
     parser.add_argument("--by", help="who runs the batch, for the audit log (default: your user name)")
 
 
+def _picks(parser_error, values: list[str]) -> list[tuple[str, str]]:
+    out = []
+    for pick in values:
+        who_, _, attachment = pick.partition("=")
+        if not who_.strip() or not attachment.strip().isdigit():
+            parser_error(f"--pick wants STUDENT=ATTACHMENT_ID (the number the 'for a TA to look at' table "
+                         f"shows), got {pick!r}")
+        out.append((who_.strip(), attachment.strip()))
+    return out
+
+
 def run(args) -> int:
     from rich.console import Console
 
     out, err = Console(), Console(stderr=True)
     by = gradebook.who(args.by)
     if args.workers < 1:
-        err.print("error: --workers must be at least 1")
-        return 2
+        args._parser.error("--workers must be at least 1")
+    picks = _picks(args._parser.error, args.pick)
+    # everything that can fail on the command line fails before the gradebook is created
+    if not Path(args.input).exists():
+        err.print(f"error: {args.input}: no such file or folder")
+        return 1
+    roster = None
     try:
-        conn = gradebook.connect(args.db)
-        lock = _lock(args.db)
         if args.roster:
-            rows, warnings = roster_mod.read_roster(args.roster)
-            for w in warnings:
-                err.print(f"warning: {w}")
-            gradebook.load_roster(conn, rows, by)
-        for pick in args.pick:
-            who_, _, attachment = pick.partition("=")
-            if not attachment.strip().isdigit():
-                raise gradebook.GradebookError(f"--pick wants STUDENT=ATTACHMENT_ID, got {pick!r}")
-            gradebook.set_pick(conn, gradebook.resolve_student(conn, who_), attachment.strip(), by)
+            roster = roster_mod.read_roster_full(args.roster)
+        conn = gradebook.connect(args.db)
     except (roster_mod.RosterError, gradebook.GradebookError, OSError) as exc:
         err.print(f"error: {exc}")
         return 1
     try:
-        return _run_locked(args, conn, by, out, err)
+        lock = _lock(args.db)
+    except gradebook.GradebookError as exc:
+        conn.close()
+        err.print(f"error: {exc}")
+        return 1
+    try:
+        if roster is not None:
+            for w in roster.warnings:
+                err.print(f"warning: {w}")
+            gradebook.load_roster(conn, roster.rows, by)
+            if len(roster.assignments) == 1:
+                title, aid = roster.assignments[0]
+                gradebook.set_meta(conn, "klms_assignment_id", aid)
+                gradebook.set_meta(conn, "klms_title", title)
+        return _run_locked(args, conn, by, out, err, picks)
     finally:
         conn.close()
         os.close(lock)
@@ -192,18 +213,81 @@ def _lock(db) -> int:
     return fd
 
 
-def _run_locked(args, conn, by: str, out, err) -> int:
+WORKDIR_PREFIX = "autograder-batch-"
+
+
+def remove_stale_workdirs(tmp: str | None = None) -> list[str]:
+    """Remove the temporary folders (extracted notebooks) of earlier batches whose process is gone
+    (``kill -9``); a folder is named ``autograder-batch-<pid>-...``."""
+    tmp = tmp or tempfile.gettempdir()
+    removed = []
+    try:
+        entries = os.listdir(tmp)
+    except OSError:
+        return removed
+    for entry in entries:
+        if not entry.startswith(WORKDIR_PREFIX):
+            continue
+        pid = entry[len(WORKDIR_PREFIX):].split("-", 1)[0]
+        if not pid.isdigit() or int(pid) == os.getpid() or _alive(int(pid)):
+            continue
+        path = os.path.join(tmp, entry)
+        try:
+            if os.stat(path).st_uid != os.getuid():
+                continue
+        except OSError:
+            continue
+        shutil.rmtree(path, ignore_errors=True)
+        removed.append(path)
+    return removed
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def _check_picks(conn, got: ingest.Ingested, picks: list[tuple[str, str]]) -> list[tuple[str, str]]:
+    """Each --pick names a student and one of that student's notebooks in this input; else GradebookError."""
+    out = []
+    for ident, attachment in picks:
+        try:
+            key = gradebook.resolve_student(conn, ident)
+        except gradebook.GradebookError:
+            key = ident                     # a student known only from this input
+        theirs = got.attachments(key)
+        ids = [n.zname.attachment_id for n in theirs if n.zname and n.zname.attachment_id]
+        if attachment not in ids:
+            listing = ", ".join(f"{n.zname.attachment_id} ({n.filename})" for n in theirs
+                                if n.zname and n.zname.attachment_id)
+            raise gradebook.GradebookError(
+                f"--pick {ident}={attachment}: not one of that student's notebooks in this input"
+                + (f"; theirs: {listing}" if listing else "; the input holds no notebook of theirs"))
+        out.append((key, attachment))
+    return out
+
+
+def _run_locked(args, conn, by: str, out, err, picks: list[tuple[str, str]] = ()) -> int:
     from .grade import grader_version
     version = grader_version()
-    workdir = Path(tempfile.mkdtemp(prefix="autograder-batch-"))
+    for path in remove_stale_workdirs():
+        err.print(f"removed {path}, left behind by an earlier batch that was killed", soft_wrap=True)
+    workdir = Path(tempfile.mkdtemp(prefix=f"{WORKDIR_PREFIX}{os.getpid()}-"))
     batch_id = None
     previous = {sig: signal.getsignal(sig) for sig in (signal.SIGTERM, signal.SIGHUP)}
     for sig in previous:
         signal.signal(sig, _raise_interrupt)
     try:
         try:
-            got = ingest.ingest(args.input, workdir, gradebook.roster_user_ids(conn))
-        except (ingest.IngestError, OSError) as exc:
+            got = ingest.ingest(args.input, workdir, gradebook.roster_names(conn))
+            for key, attachment in _check_picks(conn, got, list(picks)):
+                gradebook.set_pick(conn, key, attachment, by)
+        except (ingest.IngestError, gradebook.GradebookError, OSError) as exc:
             err.print(f"error: {exc}")
             return 1
         stale = gradebook.mark_interrupted(conn, by)
@@ -217,7 +301,11 @@ def _run_locked(args, conn, by: str, out, err) -> int:
         reused = len({s.chosen.sha256 for s in students.values() if s.chosen and not s.chosen.too_large}) - len(todo)
         err.print(f"{len(got.notebooks)} notebooks from {len(students)} students, {len(got.skipped)} other files; "
                   f"grading {len(todo)}, {reused} already graded by grader {version}", soft_wrap=True)
-        graded = _grade_all(conn, todo, version, batch_id, by, args.workers, err)
+        whose: dict[str, list[str]] = {}
+        for s in students.values():
+            if s.chosen is not None:
+                whose.setdefault(s.chosen.sha256, []).append(s.key)
+        graded = _grade_all(conn, todo, version, batch_id, by, args.workers, err, whose)
         grades = gradebook.refresh_grades(conn)
         gradebook.end_batch(conn, batch_id, "finished", by, graded=graded)
     except KeyboardInterrupt:
@@ -271,19 +359,45 @@ def _record_ingest(conn, batch_id: int, got: ingest.Ingested, students: dict) ->
     return todo
 
 
-def _grade_all(conn, todo: dict[str, Path], version: str, batch_id: int, by: str, workers: int, err) -> int:
-    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+def record_safely(conn, sha: str, version: str, result: dict, batch_id: int, by: str, err) -> dict:
+    """Store one result; a result that cannot be stored (a bug in the grader) is recorded as a grader error
+    for the TA instead, and the batch goes on. Returns what was stored (None only if even that failed)."""
+    try:
+        gradebook.record_result(conn, sha, version, result, batch_id, by)
+        return result
+    except Exception as exc:  # noqa: BLE001  (one result must never end the batch)
+        detail = f"{type(exc).__name__}: {exc}".encode("utf-8", "replace").decode("utf-8")[:500]
+        fallback = failed_result(f"grader error: the result of this notebook could not be stored ({detail}); "
+                                 "a TA should look at it", result.get("duration_s") or 0.0
+                                 if isinstance(result, dict) else 0.0)
+        err.print(f"error: the result of {sha[:12]} could not be stored ({detail}); recorded as a grader error",
+                  soft_wrap=True, markup=False)
+        try:
+            gradebook.record_result(conn, sha, version, fallback, batch_id, by)
+        except Exception as exc2:  # noqa: BLE001
+            err.print(f"error: could not record the grader error either: {exc2}", soft_wrap=True, markup=False)
+        return fallback
+
+
+def _grade_all(conn, todo: dict[str, Path], version: str, batch_id: int, by: str, workers: int, err,
+               whose: dict[str, list[str]] | None = None) -> int:
+    from rich.progress import (BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn,
+                               TimeRemainingColumn)
 
     if not todo:
         return 0
+    whose = whose or {}
     counts: Counter[str] = Counter()
     attempts: Counter[str] = Counter()
     pending = dict(sorted(todo.items(), key=lambda kv: kv[1].name))
     done = 0
+    total = len(todo)
+    plain = not err.is_terminal      # under nohup or into a log: one line per finished submission
+    started = time.monotonic()
     columns = (TextColumn("[bold]grading"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
-               TextColumn("{task.fields[counts]}"))
-    with Progress(*columns, console=err, transient=False) as progress:
-        task = progress.add_task("grading", total=len(todo), counts="")
+               TextColumn("ETA"), TimeRemainingColumn(), TextColumn("{task.fields[counts]}"))
+    with Progress(*columns, console=err, transient=False, disable=plain) as progress:
+        task = progress.add_task("grading", total=total, counts="")
         while pending:
             ctx = multiprocessing.get_context("spawn")
             pool = cf.ProcessPoolExecutor(max_workers=max(1, min(workers, len(pending))), mp_context=ctx,
@@ -304,12 +418,22 @@ def _grade_all(conn, todo: dict[str, Path], version: str, batch_id: int, by: str
                     except Exception as exc:  # noqa: BLE001  (a worker exception becomes a recorded result)
                         result = failed_result(f"worker error: {type(exc).__name__}: {exc}\n"
                                                + "".join(traceback.format_exception(exc))[-2000:])
-                    gradebook.record_result(conn, sha, version, result, batch_id, by)
+                    if not isinstance(result, dict):
+                        result = failed_result(f"grader error: the grader returned {type(result).__name__}")
+                    result = record_safely(conn, sha, version, result, batch_id, by, err)
                     pending.pop(sha, None)
                     counts[str(result.get("status"))] += 1
                     done += 1
                     progress.update(task, completed=done,
                                     counts="  ".join(f"{k} {v}" for k, v in sorted(counts.items())))
+                    if plain:
+                        elapsed = time.monotonic() - started
+                        eta = elapsed / done * (total - done)
+                        who_ = ", ".join(whose.get(sha, [])) or sha[:12]
+                        err.print(f"[{done}/{total}] {who_}: {result.get('status')} "
+                                  f"{gradebook._num(result.get('total')) or 0:g}/{gradebook.max_total():g} "
+                                  f"({float(result.get('duration_s') or 0):.1f} s); elapsed {elapsed:.0f} s, "
+                                  f"ETA {eta:.0f} s", soft_wrap=True, markup=False, highlight=False)
             finally:
                 kill_tree_of_pool(pool)
             if broken:

@@ -7,7 +7,8 @@ leaves whole results only, and a rerun grades exactly what is missing.
 
 Schema (``SCHEMA`` below is the source of truth; this is its reading guide)::
 
-    meta(key PRIMARY KEY, value)             schema_version, assignment
+    meta(key PRIMARY KEY, value)             schema_version, assignment; klms_assignment_id and
+                                             klms_title when the roster had one "Title (id)" column
     students                                 one row per person (or anonymous id) we know of
       student_key PRIMARY KEY                Canvas user id ("1001"); "anon_<id>" under anonymous grading;
                                              "file:<name>" for a folder file not named the Canvas way
@@ -209,8 +210,17 @@ def connect(path: str | os.PathLike, *, create: bool = True) -> sqlite3.Connecti
     if not create and not path.exists():
         raise GradebookError(f"no gradebook at {path} (run 'python -m autograder batch' first)")
     path.parent.mkdir(parents=True, exist_ok=True)
+    if path.is_dir():
+        raise GradebookError(f"{path} is a folder, not a gradebook")
+    if path.exists() and path.stat().st_size and not _looks_like_sqlite(path):
+        raise GradebookError(f"{path} is not a gradebook (not an SQLite file)")
     conn = sqlite3.connect(str(path), isolation_level=None, timeout=30)
     conn.row_factory = sqlite3.Row
+    if not create:
+        tables = {r[0] for r in conn.execute("SELECT name FROM sqlite_master WHERE type='table'")}
+        if not {"meta", "students", "results"} <= tables:
+            conn.close()
+            raise GradebookError(f"{path} is an SQLite file but not a gradebook written by batch")
     conn.execute("PRAGMA journal_mode=WAL")
     conn.execute("PRAGMA synchronous=FULL")
     conn.execute("PRAGMA foreign_keys=ON")
@@ -224,6 +234,14 @@ def connect(path: str | os.PathLike, *, create: bool = True) -> sqlite3.Connecti
     if version != SCHEMA_VERSION:
         raise GradebookError(f"{path} has schema version {version}, this code reads {SCHEMA_VERSION}")
     return conn
+
+
+def _looks_like_sqlite(path: Path) -> bool:
+    try:
+        with open(path, "rb") as f:
+            return f.read(16) == b"SQLite format 3\x00"
+    except OSError:
+        return False
 
 
 @contextlib.contextmanager
@@ -286,6 +304,22 @@ def load_roster(conn, rows, by: str) -> None:
         audit(conn, by, "roster", students=len(rows))
 
 
+def roster_names(conn) -> dict[str, str]:
+    """{Canvas user id: roster name} of the roster's students (settles doubtful zip names)."""
+    return {r[0]: r[1] for r in conn.execute(
+        "SELECT user_id, name FROM students WHERE in_roster=1 AND user_id IS NOT NULL")}
+
+
+def set_meta(conn, key: str, value: str) -> None:
+    with transaction(conn):
+        conn.execute("INSERT OR REPLACE INTO meta VALUES (?, ?)", (key, value))
+
+
+def get_meta(conn, key: str) -> str | None:
+    row = conn.execute("SELECT value FROM meta WHERE key=?", (key,)).fetchone()
+    return row[0] if row else None
+
+
 def roster_user_ids(conn) -> set[str]:
     return {r[0] for r in conn.execute("SELECT user_id FROM students WHERE in_roster=1 AND user_id IS NOT NULL")}
 
@@ -333,7 +367,10 @@ def has_result(conn, sha256: str, grader_version: str) -> bool:
 
 def record_result(conn, sha256: str, grader_version: str, result: dict, batch_id: int | None,
                   by: str) -> None:
-    """Store one finished result and its audit event in one transaction."""
+    """Store one finished result and its audit event in one transaction.
+
+    Strings are made valid UTF-8 first (a lone surrogate printed by a notebook becomes U+FFFD)."""
+    result = clean_strings(result)
     questions = result.get("questions") or {}
     with transaction(conn):
         conn.execute(
@@ -348,6 +385,28 @@ def record_result(conn, sha256: str, grader_version: str, result: dict, batch_id
              json.dumps(result, ensure_ascii=False, sort_keys=True, default=str), now(), batch_id))
         audit(conn, by, "graded", None, sha256=sha256, grader_version=grader_version, batch=batch_id,
               status=result.get("status"), total=_num(result.get("total")))
+
+
+def clean_strings(obj, depth: int = 0):
+    """``obj`` with every string (dict keys too) valid UTF-8; depth-limited (deeper parts become text)."""
+    if isinstance(obj, str):
+        return obj.encode("utf-8", "replace").decode("utf-8") if _has_surrogate(obj) else obj
+    if depth > 60:
+        return clean_strings(repr(obj)[:1000])
+    if isinstance(obj, dict):
+        return {clean_strings(str(k) if not isinstance(k, str) else k, depth + 1): clean_strings(v, depth + 1)
+                for k, v in obj.items()}
+    if isinstance(obj, (list, tuple)):
+        return [clean_strings(v, depth + 1) for v in obj]
+    return obj
+
+
+def _has_surrogate(text: str) -> bool:
+    try:
+        text.encode("utf-8")
+        return False
+    except UnicodeEncodeError:
+        return True
 
 
 def _num(x) -> float | None:
@@ -513,6 +572,7 @@ def grades(conn) -> list[Grade]:
                 g.questions = {q: _num((qs.get(q) or {}).get("score")) for q in config.QUESTIONS}
                 g.graded_total = res["total"]
                 g.max_total = res["max_total"] or top
+                flags += result_flags(g.result)
         elif key in has_files:
             latest = conn.execute("SELECT flags FROM submissions WHERE student_key=? ORDER BY last_batch DESC, id "
                                   "LIMIT 1", (key,)).fetchone()
@@ -533,6 +593,18 @@ def grades(conn) -> list[Grade]:
         _apply_overrides(g, overrides.get(key, {}), flags)
         g.flags = sorted(set(flags))
         out.append(g)
+    return out
+
+
+def result_flags(result: dict | None) -> list[str]:
+    """The grader's notes for a TA (``result["flags"]``: [{"kind", "message"}]), as gradebook flags."""
+    out = []
+    for f in (result or {}).get("flags") or []:
+        if isinstance(f, dict):
+            kind, message = str(f.get("kind") or "note"), str(f.get("message") or "").strip()
+            out.append(f"{kind}: {message}" if message else kind)
+        elif isinstance(f, str):
+            out.append(f)
     return out
 
 

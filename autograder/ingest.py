@@ -8,6 +8,12 @@ is refused when it has more than ``grader_config.MAX_ZIP_FILES`` files or declar
 graded. Members are written under names we make (``<index>_<sanitised name>``) in a fresh work folder,
 so no member name ever becomes a path. Bytes are counted while they are read, whatever the headers say.
 
+Ignored without a trace: what macOS adds when a TA re-packs the zip (``__MACOSX/`` and ``._name``
+AppleDouble files) and every other dot-file (counted in ``Ingested.ignored``).
+
+Attribution: ``autograder.canvas.names.resolve`` reads each name; a doubtful name (it reads several ways
+and the roster confirms none) is not attributed to anybody: it is recorded as a file not graded, for the TA.
+
 Choosing: the zip holds the attachments of each student's latest attempt only. One notebook: graded.
 Several: a TA's ``--pick`` wins, else the one named like the assignment (``lec03*.ipynb``) when exactly
 one is, else none is graded and the student is flagged ``ambiguous`` for a TA.
@@ -68,6 +74,11 @@ class Ingested:
     notebooks: list[Notebook] = field(default_factory=list)
     skipped: list[Skipped] = field(default_factory=list)
     input_sha256: str | None = None
+    ignored: list[str] = field(default_factory=list)     # macOS metadata and dot-files
+
+    def attachments(self, student_key: str) -> list[Notebook]:
+        """One student's notebooks, as read from the names."""
+        return [n for n in self.notebooks if n.student_key == student_key]
 
 
 @dataclass
@@ -92,6 +103,16 @@ def unsafe_reason(name: str) -> str | None:
     if any(part == ".." for part in norm.split("/")):
         return "path traversal (..)"
     return None
+
+
+def ignorable(name: str) -> bool:
+    """macOS metadata (``__MACOSX/``, ``._x``, ``.DS_Store``) and other dot-files or dot-folders."""
+    parts = [p for p in name.replace("\\", "/").split("/") if p]
+    return any(p == "__MACOSX" or p.startswith(".") for p in parts)
+
+
+def _read_name(base: str, known) -> tuple[names.ZipName | None, str | None]:
+    return names.resolve(base, known)
 
 
 def _safe_local_name(index: int, base: str) -> str:
@@ -131,8 +152,11 @@ def _copy_counted(src, dst_path: Path | None, limit: int) -> tuple[str, int, boo
     return h.hexdigest(), size, over
 
 
-def ingest(source: str | Path, workdir: str | Path, known_user_ids: set[str] | None = None) -> Ingested:
-    """Read a submissions zip or folder; notebooks from a zip are written under ``workdir``."""
+def ingest(source: str | Path, workdir: str | Path, known_user_ids=None) -> Ingested:
+    """Read a submissions zip or folder; notebooks from a zip are written under ``workdir``.
+
+    ``known_user_ids``: the roster, {Canvas user id: sortable name} (``gradebook.roster_names``); it only
+    settles names that read several ways (see ``autograder.canvas.names.resolve``)."""
     source = Path(source)
     if source.is_dir():
         return _ingest_folder(source, known_user_ids)
@@ -157,13 +181,17 @@ def _ingest_zip(source: Path, workdir: Path, known: set[str] | None) -> Ingested
             base = PurePosixPath(name.replace("\\", "/")).name
             mode = info.external_attr >> 16
             reason = unsafe_reason(name)
+            if reason is None and ignorable(name):
+                out.ignored.append(name)
+                continue
             # only an explicit non-regular type counts: zip writers that store bare permissions
             # (Python's ZipFile.writestr: 0o600, no type bits) write regular files
             if reason is None and info.create_system == 3 and stat.S_IFMT(mode) and not stat.S_ISREG(mode):
                 reason = "symlink" if stat.S_ISLNK(mode) else "not a regular file"
             if reason is None and info.flag_bits & 0x1:
                 reason = "encrypted"
-            zname = names.parse(base, known) if reason is None else None
+            zname, doubt = _read_name(base, known) if reason is None else (None, None)
+            reason = reason or doubt
             if reason is None and not _is_notebook(base):
                 reason = _other_reason(zname)
             if reason is not None:
@@ -196,17 +224,27 @@ def _ingest_folder(source: Path, known: set[str] | None) -> Ingested:
     for dirpath, dirnames, filenames in os.walk(source, followlinks=False):
         dirnames.sort()
         for d in list(dirnames):
+            if ignorable(d):
+                out.ignored.append(os.path.relpath(os.path.join(dirpath, d), source))
+                dirnames.remove(d)
+                continue
             if os.path.islink(os.path.join(dirpath, d)):
                 out.skipped.append(Skipped(os.path.relpath(os.path.join(dirpath, d), source), None, "symlink"))
                 dirnames.remove(d)
         for base in sorted(filenames):
             path = Path(dirpath) / base
             rel = str(path.relative_to(source))
+            if ignorable(base):
+                out.ignored.append(rel)
+                continue
             count += 1
             if count > config.MAX_ZIP_FILES:
                 raise IngestError(f"{source} holds more than MAX_ZIP_FILES={config.MAX_ZIP_FILES} files")
             st = os.lstat(path)
-            zname = names.parse(base, known)
+            zname, doubt = _read_name(base, known)
+            if doubt is not None:
+                out.skipped.append(Skipped(rel, st.st_size, doubt))
+                continue
             if stat.S_ISLNK(st.st_mode) or not stat.S_ISREG(st.st_mode):
                 out.skipped.append(Skipped(rel, None, "symlink" if stat.S_ISLNK(st.st_mode) else "not a regular file", zname))
                 continue
@@ -257,7 +295,8 @@ def choose(ingested: Ingested, picks: dict[str, str] | None = None) -> dict[str,
         elif len(nbs) > 1:
             picked = [n for n in nbs if n.zname and n.zname.attachment_id == picks.get(s.key)]
             liked = [n for n in nbs if assignment_like(n.filename)]
-            listing = ", ".join(n.filename for n in nbs)
+            listing = ", ".join(f"{n.filename} (attachment {n.zname.attachment_id})"
+                                if n.zname and n.zname.attachment_id else n.filename for n in nbs)
             if len(picked) == 1:
                 s.chosen = picked[0]
                 s.flags.append(f"picked_by_ta: {picked[0].filename} of {listing}")

@@ -49,16 +49,39 @@ def test_names_not_from_canvas(entry):
     assert names.parse(entry) is None
 
 
-def test_ambiguous_names_resolved_by_roster():
+def test_ambiguous_names_resolved_by_roster_names_only():
     # a sortable name ending in "_12" (Canvas only collapses "_<digits>_" runs) reads two ways
     entry = "a_12_1001_555_f.ipynb"
     readings = [(c.user_id, c.attachment_id, c.filename) for c in names.candidates(entry)]
     assert readings == [("12", "1001", "555_f.ipynb"), ("1001", "555", "f.ipynb")]
-    assert names.parse(entry, known_user_ids={"1001"}).user_id == "1001"
-    assert names.parse(entry, known_user_ids={"12"}).user_id == "12"
+    # the roster confirms a reading by user id AND the name Canvas writes for that student
+    assert names.resolve(entry, {"1001": "A_12, Someone"})[0] is None      # name "a_12someone" != "a_12"
+    assert names.resolve(entry, {"1001": "a_12"})[0].user_id == "1001"
+    assert names.resolve(entry, {"12": "a"})[0].user_id == "12"
+    # user ids alone (no names) confirm nothing: doubtful
+    got, doubt = names.resolve(entry, {"1001"})
+    assert got is None and "doubtful" in doubt and "user 12" in doubt and "user 1001" in doubt
     # a student whose sortable name is "anon" versus an anonymous id made of digits
-    assert names.parse("anon_1008_555_lec03.ipynb").anonymous
-    assert names.parse("anon_1008_555_lec03.ipynb", known_user_ids={"1008"}).user_id == "1008"
+    assert names.resolve("anon_1008_555_lec03.ipynb")[0] is None
+    assert names.resolve("anon_1008_555_lec03.ipynb", {"1008": "Anon"})[0].user_id == "1008"
+    assert names.parse("anon_x7Ya2_555_lec03.ipynb").anonymous
+
+
+def test_attack_file_name_never_moves_a_file_to_another_student():
+    # user 3005 (not on the roster) uploads "lec03_1002_1_lec03.ipynb"
+    entry = names.entry_name(names.canvas_prefix("Outsider, Eve", 3005), 777, "lec03_1002_1_lec03.ipynb")
+    assert entry == "outsidereve_3005_777_lec03_1002_1_lec03.ipynb"
+    assert [c.user_id for c in names.candidates(entry)] == ["3005", "1002"]
+    roster = {"1001": "慶應, 太郎", "1002": "三田, 花子"}
+    got, doubt = names.resolve(entry, roster)
+    assert got is None and "doubtful" in doubt           # 1002's name is not "outsidereve_3005_777_lec03"
+    # the same file name uploaded by a roster student whose name Canvas wrote: that student's, no doubt
+    entry2 = names.entry_name(names.canvas_prefix("三田, 花子", 1002), 778, "lec03_1001_1_lec03.ipynb")
+    got, doubt = names.resolve(entry2, roster)
+    assert doubt is None and got.user_id == "1002" and got.filename == "lec03_1001_1_lec03.ipynb"
+    # Canvas's own reading (the leftmost) when no one else could be meant
+    entry3 = names.entry_name(names.canvas_prefix("Outsider, Eve", 3005), 779, "lec03.ipynb")
+    assert names.resolve(entry3, roster)[0].user_id == "3005"
 
 
 @pytest.mark.parametrize("sortable, uid, late, anon, display, entry", [

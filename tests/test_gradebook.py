@@ -57,7 +57,7 @@ def make_gradebook(path, attachments=ATTACHMENTS, roster=ROSTER, results=None, v
         gradebook.load_roster(conn, roster, "ta")
     write_submissions_zip(path / "in.zip", attachments)
     work = path / f"work{len(list(path.glob('work*')))}"
-    got = ingest.ingest(path / "in.zip", work, gradebook.roster_user_ids(conn))
+    got = ingest.ingest(path / "in.zip", work, gradebook.roster_names(conn))
     batch_id = gradebook.begin_batch(conn, input="in.zip", input_sha256=got.input_sha256, grader_version=version,
                                      by="ta", workers=1)
     todo = batch._record_ingest(conn, batch_id, got, ingest.choose(got, gradebook.picks(conn)))
@@ -83,7 +83,7 @@ def test_statuses_and_flags(tmp_path):
     assert (g["1001"].status, g["1001"].final_score, g["1001"].questions["mlp"]) == ("ok", 75.0, 5.0)
     assert g["1002"].status == "timeout" and g["1002"].late and g["1002"].message == "gd_step hung"
     assert g["1003"].status == "ambiguous" and g["1003"].final_score is None
-    assert g["1003"].flags == ["ambiguous: lec03.ipynb, lec03-1.ipynb"]
+    assert g["1003"].flags == ["ambiguous: lec03.ipynb (attachment 503), lec03-1.ipynb (attachment 504)"]
     assert g["1004"].status == "missing" and g["1004"].final_score is None
     assert g["1009"].status == "pending" and g["1009"].flags == ["not_in_roster"]
     assert g["anon_x7Ya2"].flags == ["anonymous_unmatched"] and not g["anon_x7Ya2"].exportable
@@ -191,3 +191,16 @@ def test_wal_and_transactions(tmp_path):
             conn.execute("DELETE FROM results")
             raise RuntimeError("killed half-way")
     assert conn.execute("SELECT count(*) FROM results").fetchone()[0] == before
+
+
+def test_attack_file_changes_no_other_students_status(tmp_path):
+    """Issue 8 part 8 through the gradebook: a student not on the roster uploads lec03_1002_1_lec03.ipynb."""
+    attack = Attachment("Outsider, Eve", 3005, 777, "lec03_1002_1_lec03.ipynb", nb("eve"))
+    conn, _ = make_gradebook(tmp_path, attachments=ATTACHMENTS + [attack])
+    g = by_key(conn)
+    assert g["1002"].status == "ok" and g["1002"].filename == "lec03-1.ipynb" and g["1002"].flags == []
+    assert g["1002"].final_score == 80.0
+    assert "3005" not in g                                   # attributed to nobody
+    rows = conn.execute("SELECT name, reason, student_key FROM entries").fetchall()
+    [row] = [r for r in rows if "3005" in r["name"]]
+    assert row["student_key"] is None and "doubtful" in row["reason"]

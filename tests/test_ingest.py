@@ -2,6 +2,7 @@
 import os
 import stat
 import struct
+import shutil
 import zipfile
 
 import pytest
@@ -139,10 +140,11 @@ def test_choice_among_several_notebooks(tmp_path):
     got = ingest.ingest(src, tmp_path / "w")
     s = ingest.choose(got)
     assert s["1001"].chosen.filename == "lec03.ipynb"
-    assert s["1001"].flags == ["other_notebooks: lec03.ipynb, scratch.ipynb"]
-    # two notebooks named like the assignment: a TA decides, nothing is guessed
-    assert s["1002"].chosen is None and s["1002"].flags == ["ambiguous: lec03.ipynb, lec03-1.ipynb"]
-    assert s["1003"].chosen is None and s["1003"].flags == ["ambiguous: a.ipynb, b.ipynb"]
+    assert s["1001"].flags == ["other_notebooks: lec03.ipynb (attachment 11), scratch.ipynb (attachment 12)"]
+    # two notebooks named like the assignment: a TA decides, nothing is guessed; the ids for --pick are shown
+    assert s["1002"].chosen is None
+    assert s["1002"].flags == ["ambiguous: lec03.ipynb (attachment 21), lec03-1.ipynb (attachment 22)"]
+    assert s["1003"].chosen is None and s["1003"].flags == ["ambiguous: a.ipynb (attachment 31), b.ipynb (attachment 32)"]
     # one notebook is graded whatever its name
     assert s["1004"].chosen.filename == "homework.ipynb" and s["1004"].flags == []
     picked = ingest.choose(got, {"1002": "22"})
@@ -169,3 +171,63 @@ def test_members_with_bare_permissions_are_regular_files(tmp_path):
     assert info.external_attr >> 16 == 0o600
     found = ingest.ingest(zpath, tmp_path / "out")
     assert not [s for s in found.skipped if "regular" in s.reason]
+
+
+def test_macos_repacked_zip_ignores_metadata(tmp_path):
+    """A zip re-packed on macOS: __MACOSX/ and ._name AppleDouble files and .DS_Store are ignored, so the
+    student is not made ambiguous by a copy of the metadata with the same attachment id."""
+    src = tmp_path / "in.zip"
+    write_zip(src, [
+        ("submissions/keiotaro_1001_11_lec03.ipynb", NB),
+        ("__MACOSX/submissions/._keiotaro_1001_11_lec03.ipynb", b"\x00\x05\x16\x07 AppleDouble"),
+        ("submissions/._keiotaro_1001_11_lec03.ipynb", b"\x00\x05\x16\x07 AppleDouble"),
+        ("submissions/.DS_Store", b"\x00\x00\x00\x01Bud1"),
+        (".hidden/mitahanako_1002_21_lec03.ipynb", NB),
+    ])
+    got = ingest.ingest(src, tmp_path / "w")
+    assert [n.entry_name for n in got.notebooks] == ["keiotaro_1001_11_lec03.ipynb"]
+    assert got.skipped == [] and len(got.ignored) == 4
+    s = ingest.choose(got)
+    assert list(s) == ["1001"] and s["1001"].chosen is not None and s["1001"].flags == []
+
+
+def test_macos_metadata_in_a_folder_is_ignored(tmp_path):
+    folder = tmp_path / "subs"
+    (folder / "__MACOSX").mkdir(parents=True)
+    (folder / "keiotaro_1001_11_lec03.ipynb").write_bytes(NB)
+    (folder / "._keiotaro_1001_11_lec03.ipynb").write_bytes(b"AppleDouble")
+    (folder / "__MACOSX" / "._keiotaro_1001_11_lec03.ipynb").write_bytes(b"AppleDouble")
+    got = ingest.ingest(folder, tmp_path / "unused")
+    assert [n.entry_name for n in got.notebooks] == ["keiotaro_1001_11_lec03.ipynb"] and got.skipped == []
+    assert ingest.choose(got)["1001"].chosen is not None
+
+
+def test_attack_file_name_from_a_student_not_on_the_roster(tmp_path):
+    """Issue 8 part 8: user 3005 (not on the roster) names a file lec03_1002_1_lec03.ipynb. Student 1002's
+    own notebook is still the one graded for 1002; the doubtful file goes to the TA alone."""
+    src = tmp_path / "in.zip"
+    write_zip(src, [
+        ("mitahanako_1002_21_lec03.ipynb", NB),
+        ("outsidereve_3005_777_lec03_1002_1_lec03.ipynb", NB + b"  "),
+        ("keiotaro_1001_11_lec03.ipynb", NB + b"   "),
+    ])
+    roster = {"1001": "Keio, Taro", "1002": "Mita, Hanako"}
+    for known in (roster, set(roster), None):
+        got = ingest.ingest(src, tmp_path / "w", known)
+        s = ingest.choose(got)
+        assert s["1002"].chosen is not None and s["1002"].chosen.entry_name == "mitahanako_1002_21_lec03.ipynb"
+        assert s["1002"].flags == [] and len(s["1002"].notebooks) == 1
+        assert s["1001"].chosen is not None and s["1001"].flags == []
+        assert "3005" not in s                               # doubtful: attributed to nobody
+        [doubtful] = got.skipped
+        assert doubtful.name == "outsidereve_3005_777_lec03_1002_1_lec03.ipynb" and doubtful.student_key is None
+        assert "doubtful" in doubtful.reason and "user 3005" in doubtful.reason
+        shutil.rmtree(tmp_path / "w", ignore_errors=True)
+
+
+def test_attack_file_name_without_a_victim_file(tmp_path):
+    """The victim submitted nothing: the attack file must not give them a submission either."""
+    src = tmp_path / "in.zip"
+    write_zip(src, [("outsidereve_3005_777_lec03_1002_1_lec03.ipynb", NB)])
+    got = ingest.ingest(src, tmp_path / "w", {"1002": "Mita, Hanako"})
+    assert ingest.choose(got) == {} and got.notebooks == [] and len(got.skipped) == 1

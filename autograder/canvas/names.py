@@ -13,14 +13,22 @@ The display name is the student's own file name with ``\\ / : * ? " < > |`` and 
 a ``-1``/``-2`` before the extension is Canvas renaming a re-uploaded file, part of the student's name.
 
 ``parse`` reads such a name back. Names are ambiguous in rare cases (a sortable name ending in
-``_<digits>``, a display name holding ``_<digits>_<digits>_``); ``candidates`` lists every reading and
-``parse(..., known_user_ids=...)`` prefers the one whose user id is in the roster.
+``_<digits>``, a display name holding ``_<digits>_<digits>_``); ``candidates`` lists every reading.
+
+Attribution (``resolve``): the user id Canvas wrote, the first numeric field after the name and the LATE
+marker, decides whose file it is. A student's own file name cannot move it: ``lec03_1002_1_lec03.ipynb``
+uploaded by user 3005 reads ``x_3005_777_lec03_1002_1_lec03.ipynb``, and user 1002 being on the roster
+does not make it 1002's. When a name reads several ways, a reading counts as confirmed only when the
+roster has its user id *and* the name before it is exactly what Canvas writes for that student's sortable
+name; exactly one confirmed reading wins, otherwise the file is *doubtful*: it belongs to nobody and goes
+to the TA's table on its own (a file never changes another student's status).
 """
 from __future__ import annotations
 
 import re
 import unicodedata
 from dataclasses import dataclass
+from typing import Mapping
 
 # matched at every "_" in turn (``match(name, pos)``), so no "^"
 _UPLOAD_TAIL = re.compile(r"(?:(?P<late>late)_)?(?P<uid>\d+)_(?P<aid>\d+)_(?P<file>.+)$",
@@ -120,13 +128,39 @@ def candidates(name: str) -> list[ZipName]:
     return out
 
 
-def parse(name: str, known_user_ids: set[str] | None = None) -> ZipName | None:
-    """The reading of ``name`` to use: the first whose user id is known, else the first; None if none."""
+def confirmed_by(cand: ZipName, roster: Mapping[str, str]) -> bool:
+    """The roster has this reading's user id and the name part is what Canvas writes for that student."""
+    if cand.user_id is None or cand.user_id not in roster or not roster[cand.user_id]:
+        return False
+    prefix = canvas_prefix(roster[cand.user_id], cand.user_id, late=cand.late)
+    return cand.raw.lower().startswith(prefix.lower() + "_")
+
+
+def resolve(name: str, roster: Mapping[str, str] | None = None) -> tuple[ZipName | None, str | None]:
+    """(the reading to use, None) or (None, why the name is doubtful); (None, None): not Canvas's name.
+
+    ``roster`` maps Canvas user ids to the roster's sortable names ("Keio, Taro"); a set of ids (no names)
+    confirms nothing. One reading: it. Several: the one reading the roster confirms (see module docstring),
+    else doubtful.
+    """
     found = candidates(name)
     if not found:
-        return None
-    if known_user_ids:
-        for cand in found:
-            if cand.user_id is not None and cand.user_id in known_user_ids:
-                return cand
-    return found[0]
+        return None, None
+    uploads = [c for c in found if c.kind == "upload"]
+    group = uploads or found
+    if len(group) == 1:
+        return group[0], None
+    names_known = roster if isinstance(roster, Mapping) else {}
+    confirmed = [c for c in group if confirmed_by(c, names_known)]
+    if len(confirmed) == 1:
+        return confirmed[0], None
+    readings = "; ".join(f"user {c.student_key} file {c.filename or c.kind!r}" for c in group)
+    return None, f"doubtful name, reads {len(group)} ways ({readings}): not attributed, rename it or grade by hand"
+
+
+def parse(name: str, known_user_ids: Mapping[str, str] | None = None) -> ZipName | None:
+    """The reading to use (``resolve``); a doubtful name gives Canvas's leftmost reading; None if none."""
+    got, doubt = resolve(name, known_user_ids)
+    if got is None and doubt is not None:
+        return candidates(name)[0]
+    return got
