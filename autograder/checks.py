@@ -150,3 +150,25 @@ def accuracy_credit(accuracy: float, full: float, floor: float) -> float:
     if accuracy <= floor:
         return 0.0
     return (accuracy - floor) / (full - floor)
+
+
+class Credit(float):
+    """A case's credit in [0, 1] with the message the student reads about it (thresholds, usual causes)."""
+
+    def __new__(cls, value: float, message: str):
+        credit = super().__new__(cls, value)
+        credit.message = message
+        return credit
+
+
+def either(*attempts):
+    """Run ``attempts`` (functions of no argument) until one passes; when none does, raise the first
+    one's failure. A caller is right when its result is right with the reference's helpers *or* with the
+    student's own: a helper's mistake is charged to the helper's question once, not to every caller."""
+    first = None
+    for attempt in attempts:
+        try:
+            return attempt()
+        except CheckFailed as exc:
+            first = first or exc
+    raise first

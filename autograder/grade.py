@@ -10,6 +10,7 @@ import functools
 import hashlib
 import importlib.util
 import os
+import re
 import time
 from pathlib import Path
 
@@ -24,7 +25,6 @@ NUMPY_API = ("fit_normal_equation", "predict", "loss", "gradient", "gd_step", "m
              "mse", "rmse", "mae")
 TORCH_API = ("get_device", "MLP", "train_one_epoch", "evaluate", "model")
 GRADED_NAMES = NUMPY_API + TORCH_API
-STATUS_ORDER = ("invalid", "sandbox_error", "crashed", "timeout", "ok")
 
 
 @functools.lru_cache(maxsize=1)
@@ -92,21 +92,24 @@ def _oracles(ref) -> Oracles:
 
 
 def _empty_questions(cfg, message: str) -> dict:
-    return {q: {"score": 0.0, "max_score": float(p), "checks": [{"name": "graded", "passed": False,
-                                                                   "message": message}]}
+    return {q: {"score": 0.0, "max_score": float(p),
+                "parts": {part: {"score": 0.0, "max_score": float(points)}
+                          for part, points in runner.parts_of(q, p, getattr(cfg, "PARTS", {})).items()},
+                "checks": [{"name": "graded", "passed": False, "message": message}]}
             for q, p in cfg.POINTS.items()}
 
 
 def _result(cfg, status, message, questions, *, cells=(), measurements=None, started, seed=None, sha=None,
-            profile=None):
+            profile=None, flags=()):
     total = round(sum(q["score"] for q in questions.values()), 4)
-    return {
+    return valid_text({
         "assignment": cfg.ASSIGNMENT, "status": status, "message": message,
         "total": total, "max_total": float(sum(cfg.POINTS.values())), "questions": questions,
         "cells": list(cells), "measurements": measurements or {}, "duration_s": round(time.monotonic() - started, 3),
         "seed": seed, "course_seed": cfg.COURSE_SEED, "grader_version": grader_version(profile),
         "mnist_profile": profile, "sandbox": sandbox_description(cfg.LIMITS), "submission_sha256": sha,
-    }
+        "flags": list(flags),
+    })
 
 
 def grade_notebook(path: Path, *, reference_path: Path | None = None) -> dict:
@@ -135,6 +138,7 @@ def grade_notebook(path: Path, *, reference_path: Path | None = None) -> dict:
             t0 = time.monotonic()
             records = session.run_notebook()
             measurements["notebook_seconds"] = round(time.monotonic() - t0, 3)
+            facts = _notebook_facts(session) if session.defined else {}
             questions = _run_hidden_tests(session, cfg, ref, seed, timing, measurements, data_profile, profile)
     except SandboxUnavailable as exc:
         message = f"sandbox could not be set up on this machine, nothing was run: {exc}"
@@ -145,7 +149,7 @@ def grade_notebook(path: Path, *, reference_path: Path | None = None) -> dict:
                   for r in records]
     status, message = _status(cell_dicts, timing.faults)
     return _result(cfg, status, message, questions, cells=cell_dicts, measurements=measurements,
-                   started=started, seed=seed, sha=sha, profile=profile)
+                   started=started, seed=seed, sha=sha, profile=profile, flags=_flags(cell_dicts, facts))
 
 
 def _run_hidden_tests(session, cfg, ref, seed, timing, measurements, data_profile, profile) -> dict:
@@ -159,9 +163,60 @@ def _run_hidden_tests(session, cfg, ref, seed, timing, measurements, data_profil
             measurements=measurements,
             probe=stand_ins.Probes(session, timing, question, cfg.LIMITS["mlp_call_timeout_s"]),
         )
-        cases = runner.load_cases(layout.HIDDEN_TESTS_DIR / f"{question}.py")
-        questions[question] = runner.run_question(cases, env, cfg.POINTS[question])
+        loaded, parts = hidden_question(question)
+        questions[question] = runner.run_question(loaded, env, question, parts)
     return questions
+
+
+HIDDEN_TEST_NAMES = frozenset({*NUMPY_API, "ref", "check", "config", "oracles", "stand_in_tools", "rng", "mnist",
+                               "band", "measurements", "probe"})
+
+
+def hidden_question(question: str):
+    """A question's hidden test cases and its parts, validated against the names the grader provides."""
+    cfg = config()
+    loaded = runner.load_question(layout.HIDDEN_TESTS_DIR / f"{question}.py")
+    parts = runner.parts_of(question, cfg.POINTS[question], getattr(cfg, "PARTS", {}))
+    runner.validate(question, loaded, parts, set(HIDDEN_TEST_NAMES))
+    return loaded, parts
+
+
+def _flags(cells: list[dict], facts: dict) -> list[dict]:
+    """What a TA should look at, with a bilingual message the student may read too."""
+    flags = []
+    missing = sorted({m.group(1).split(".")[0] for c in cells if c.get("error")
+                      for m in [MISSING_MODULE.search(str(c["error"].get("evalue", "")))]
+                      if c["error"].get("ename") == "ModuleNotFoundError" and m})
+    for package in missing:
+        flags.append({"kind": "missing_package", "message":
+                      f"採点環境には {package} がありません。TA が確認します / the grader does not have the package "
+                      f"{package}; a TA will look at this notebook"})
+    rebound = [n for n in facts.get("rebound", []) if isinstance(n, str) and n in GRADED_NAMES]
+    if rebound:
+        flags.append({"kind": "rebound", "message":
+                      f"{', '.join(rebound)} は後のセルで別の値に上書きされています。各関数は最後の定義で採点しました / "
+                      f"{', '.join(rebound)} were rebound by later cells; each was graded from its last definition"})
+    return flags
+
+
+MISSING_MODULE = re.compile(r"No module named '([A-Za-z0-9_.]+)'")
+
+
+def _notebook_facts(session) -> dict:
+    result = session.probe("notebook_facts", timeout=10)
+    return result.value if result.ok and isinstance(result.value, dict) else {}
+
+
+def valid_text(value):
+    """``value`` with every string made valid UTF-8 (lone surrogates from a student's message become
+    U+FFFD), recursively: a result is always storable and printable."""
+    if isinstance(value, str):
+        return value.encode("utf-8", "replace").decode("utf-8") if not value.isascii() else value
+    if isinstance(value, dict):
+        return {valid_text(k): valid_text(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [valid_text(v) for v in value]
+    return value
 
 
 def _status(cells: list[dict], call_faults: list[str]) -> tuple[str, str]:

@@ -26,6 +26,8 @@ def code_cells(data: bytes) -> list[str]:
         nb = json.loads(data.decode("utf-8-sig"))
     except (UnicodeDecodeError, ValueError):
         raise InvalidNotebook("the file is not a Jupyter notebook (.ipynb is JSON text)") from None
+    except RecursionError:
+        raise InvalidNotebook("the file's JSON is nested too deeply to be a notebook") from None
     if not isinstance(nb, dict):
         raise InvalidNotebook("the file is not a Jupyter notebook (no notebook object)")
     major = nb.get("nbformat")

@@ -3,9 +3,16 @@
 A hidden test file is an ordinary otter exception-based test file (``@test_case`` functions whose
 parameters are filled by name). We load it ourselves (it is our own trusted code), fill the parameters
 from an environment of stand-ins and trusted helpers, and turn each case into a check record with our
-own message (otter's failure text would quote test source and expected values). A case may return a
-credit in [0, 1] (the MNIST accuracy band); the question scores ``points × product of credits`` when every
-case passes and 0 otherwise: a mistake costs its whole question, and nothing else.
+own message (otter's failure text would quote test source and expected values).
+
+Scoring is per *part*: a question's graded functions (``grader_config.PARTS``, e.g. metrics: mse, rmse,
+mae) score separately. A test file maps each case to its part with a module-level ``PART_OF`` dict (a file
+without one is a single part: the question). A case may return a credit in [0, 1] (the MNIST accuracy
+band); a part scores ``its points × product of its cases' credits`` when every case of the part passes and
+0 otherwise: a mistake costs its own part, and nothing else.
+
+Parameter names are validated when a file loads: a case that asks for a name the grader does not provide
+is a bug in the grader (``GraderBug``), found by the tests and the build, never a student's zero.
 """
 from __future__ import annotations
 
@@ -13,6 +20,7 @@ import functools
 import importlib.util
 import inspect
 import logging
+from dataclasses import dataclass
 from pathlib import Path
 
 from otter.test_files import test_case
@@ -22,37 +30,82 @@ from .checks import CheckFailed
 log = logging.getLogger(__name__)
 
 
+class GraderBug(RuntimeError):
+    """A hidden test file that cannot be run as written (unknown parameter, part without points)."""
+
+
+@dataclass(frozen=True)
+class Question:
+    cases: tuple
+    part_of: dict          # case name -> part
+
+
 @functools.lru_cache(maxsize=None)
-def load_cases(path: Path) -> list[test_case]:
-    """The test cases of one file, loaded once per process (a batch worker grades many notebooks)."""
+def load_question(path: Path) -> Question:
+    """The test cases of one file and their parts, loaded once per process (a batch worker grades many)."""
     spec = importlib.util.spec_from_file_location(f"_hidden_{path.stem}", path)
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
-    return [v for v in vars(module).values() if isinstance(v, test_case)]
+    cases = tuple(v for v in vars(module).values() if isinstance(v, test_case))
+    part_of = dict(getattr(module, "PART_OF", {}))
+    return Question(cases, part_of)
 
 
-def _case_name(case: test_case) -> str:
+def load_cases(path: Path) -> list[test_case]:
+    return list(load_question(path).cases)
+
+
+def case_name(case: test_case) -> str:
     return case.name or case.test_func.__name__
 
 
-def run_question(cases: list[test_case], env: dict, points: float) -> dict:
-    checks, credit = [], 1.0
-    for case in cases:
+def parts_of(question: str, points: float, parts_config: dict) -> dict[str, float]:
+    """part -> points for ``question`` (one part named after the question when none are configured)."""
+    parts = dict(parts_config.get(question) or {question: points})
+    if abs(sum(parts.values()) - points) > 1e-9:
+        raise GraderBug(f"the parts of {question} sum to {sum(parts.values())}, not its {points} points")
+    return parts
+
+
+def validate(question: str, loaded: Question, parts: dict[str, float], provided: set[str]) -> None:
+    """Every case's parameters are names the grader provides; every case has a configured part and every
+    part has a case."""
+    for case in loaded.cases:
+        unknown = set(inspect.signature(case.test_func).parameters) - provided - {"env"}
+        if unknown:
+            raise GraderBug(f"hidden test {question}.{case_name(case)} asks for unknown names {sorted(unknown)}")
+    used = {loaded.part_of.get(case_name(c), question if len(parts) == 1 else None) for c in loaded.cases}
+    if None in used or not used <= set(parts) or set(parts) - used:
+        raise GraderBug(f"hidden test {question}: cases map to parts {sorted(map(str, used))}, "
+                        f"configured parts are {sorted(parts)}")
+
+
+def run_question(loaded: Question, env: dict, question: str, parts: dict[str, float]) -> dict:
+    """One question's score, its parts' scores and one check record per case."""
+    checks = []
+    credit = {part: 1.0 for part in parts}
+    for case in loaded.cases:
+        name = case_name(case)
+        part = loaded.part_of.get(name, next(iter(parts)))
         params = inspect.signature(case.test_func).parameters
-        kwargs = {p: (env if p == "env" else env.get(p)) for p in params}
+        kwargs = {p: (env if p == "env" else env[p]) for p in params}
         try:
             returned = case.test_func(**kwargs)
             case_credit = 1.0 if returned is None else min(1.0, max(0.0, float(returned)))
-            message = "OK" if case_credit == 1.0 else f"部分点 / partial credit {case_credit:.2f}"
-            checks.append({"name": _case_name(case), "passed": True, "message": message})
-            credit *= case_credit
+            message = "OK" if case_credit == 1.0 else getattr(returned, "message", None) or \
+                f"部分点 / partial credit {case_credit:.2f}"
+            checks.append({"name": name, "part": part, "passed": True, "message": message})
+            credit[part] *= case_credit
         except CheckFailed as exc:
-            checks.append({"name": _case_name(case), "passed": False, "message": str(exc)})
-            credit = 0.0
-        except Exception as exc:  # our test met a value it did not expect: the student gets a clear zero
-            log.warning("check %s raised %r", _case_name(case), exc, exc_info=True)
-            checks.append({"name": _case_name(case), "passed": False,
-                           "message": "結果を確認できませんでした (予期しない型の値?) / the result could not be "
-                                      f"checked (an unexpected kind of value?): {type(exc).__name__}"})
-            credit = 0.0
-    return {"score": round(points * credit, 4), "max_score": float(points), "checks": checks}
+            checks.append({"name": name, "part": part, "passed": False, "message": str(exc)})
+            credit[part] = 0.0
+        except Exception as exc:  # a bug of ours met a value it did not expect: the TA is told, not the student
+            log.warning("check %s raised %r", name, exc, exc_info=True)
+            checks.append({"name": name, "part": part, "passed": False, "grader_error": True,
+                           "message": "採点側のエラーで確認できませんでした (TA が確認します) / the grader could not "
+                                      f"check this (a grader error: a TA will look): {type(exc).__name__}"})
+            credit[part] = 0.0
+    scored = {part: {"score": round(points * credit[part], 4), "max_score": float(points)}
+              for part, points in parts.items()}
+    return {"score": round(sum(p["score"] for p in scored.values()), 4), "max_score": float(sum(parts.values())),
+            "parts": scored, "checks": checks}

@@ -13,6 +13,7 @@ validates and compares itself. It exists to execute honestly for honest students
 * calls and probes arrive as JSON frames on fd 3; answers leave on fd 4.
 """
 import base64
+import contextlib
 import io
 import os
 import signal
@@ -152,27 +153,46 @@ class Harness:
     def remember_functions(self):
         """After each cell: the last *function* (class for MLP, nn.Module for model) bound to each graded
         name. A later ``rmse = rmse(y, p)`` or ``loss = nn.CrossEntropyLoss()`` does not replace it."""
-        import functools
-        import types
-
         ns = self.shell.user_ns
         for name in self.setup["graded_names"]:
             value = ns.get(name)
             if name == "model":
                 ok = _is_module(value)
-            elif name == "MLP":
-                ok = isinstance(value, type)
+            elif name == "MLP":  # a class, or a function that builds the network
+                ok = isinstance(value, type) or _is_function(value)
             else:
-                ok = isinstance(value, (types.FunctionType, functools.partial))
+                ok = _is_function(value)
             if ok:
                 self.graded[name] = value
 
-    def restore_graded(self):
-        self.shell.user_ns.update(self.graded)
+    def rebound(self):
+        """Graded names whose binding at the end of the notebook is no longer the graded function."""
+        ns = self.shell.user_ns
+        return sorted(name for name, fn in self.graded.items() if ns.get(name) is not fn)
+
+    @contextlib.contextmanager
+    def patched(self, replacements):
+        """The notebook's globals with ``replacements`` in place for one call, as they were afterwards.
+        A graded name that a later cell rebound to a value that cannot be called (``rmse = rmse(y, p)``) is
+        its function again while a call runs; one rebound to another callable (``loss =
+        nn.CrossEntropyLoss()``) stays, because the student's own later code uses it."""
+        ns = self.shell.user_ns
+        mapping = {name: fn for name, fn in self.graded.items() if not callable(ns.get(name))}
+        mapping.update(replacements)
+        missing = object()
+        saved = {name: ns.get(name, missing) for name in mapping}
+        ns.update(mapping)
+        try:
+            yield
+        finally:
+            for name, value in saved.items():
+                if value is missing:
+                    ns.pop(name, None)
+                else:
+                    ns[name] = value
 
     # -- calls -----------------------------------------------------------------------------------------------
     def serve(self):
-        self.restore_graded()
         protocol.send(OUT_FD, {"type": "ready", "defined": sorted(self.graded)})
         while True:
             try:
@@ -219,18 +239,12 @@ class Harness:
         fn = self.function(request["name"])
         oracles = {name: self.make_oracle(name, request["id"], params)
                    for name, params in dict(request.get("oracles", {})).items()}
-        ns = self.shell.user_ns
-        saved = {name: ns.get(name) for name in oracles}
-        ns.update(oracles)
         results = []
-        try:
+        with self.patched(oracles):
             args = [self.to_argument(a) for a in request.get("args", [])]
             for _ in range(int(request.get("repeat", 1))):
                 np.random.seed(self.setup["seed"])  # code that ignores the passed rng gives the same draw
                 results.append(fn(*args))
-        finally:
-            for name, value in saved.items():
-                ns[name] = value
         return results if request.get("repeat", 1) != 1 else results[0]
 
     def to_argument(self, value):
@@ -267,34 +281,73 @@ class Harness:
                     payload.append({"__rng__": a.bit_generator.state})
                 else:
                     payload.append(protocol.encode(a))
+            if name not in templates:
+                templates[name] = self.own_result(name, args)
             protocol.send(OUT_FD, {"type": "oracle", "id": call_id, "name": name, "args": payload})
             answer = protocol.recv(IN_FD)
             if not answer.get("ok"):
                 raise RuntimeError(answer.get("error", "the reference could not be computed"))
             if rng is not None and "rng_state" in answer:
                 rng.bit_generator.state = answer["rng_state"]
-            return protocol.decode(answer["value"])
+            return conform(protocol.decode(answer["value"]), templates[name])
 
+        templates = {}
         oracle.__name__ = name
         return oracle
 
+    def own_result(self, name, args):
+        """What the student's own ``name`` returns for these arguments (on copies: the student's Generator
+        is not advanced), so that the reference's answer can come back in the same container, dtype and
+        shape. None when the student's helper is missing or raises."""
+        import copy
+
+        own = self.graded.get(name)
+        if own is None:
+            return None
+        try:
+            return own(*[copy.deepcopy(a) for a in args])
+        except GraderTimeout:
+            raise
+        except Exception:
+            return None
+
     # -- probes for the PyTorch question ---------------------------------------------------------------------
     def probe_get_device(self, request):
+        """get_device() on a simulated machine: every torch.cuda / mps query a device choice can make
+        answers as a machine with one CUDA GPU (or none) would. A cached answer is cleared first."""
         import torch
 
         fn = self.function("get_device")
-        original = torch.cuda.is_available
-        torch.cuda.is_available = lambda: bool(request["cuda"])
+        cuda = bool(request["cuda"])
+        fake = {
+            (torch.cuda, "is_available"): lambda: cuda,
+            (torch.cuda, "device_count"): lambda: 1 if cuda else 0,
+            (torch.cuda, "current_device"): lambda: 0,
+            (torch.cuda, "is_initialized"): lambda: cuda,
+            (torch.cuda, "get_device_name"): lambda *a, **k: "Tesla T4",
+            (torch.backends.mps, "is_available"): lambda: False,
+            (torch.backends.mps, "is_built"): lambda: False,
+        }
+        saved = {key: getattr(*key) for key in fake}
+        for (owner, attr), value in fake.items():
+            setattr(owner, attr, value)
         try:
-            return str(fn())
+            if hasattr(fn, "cache_clear"):
+                fn.cache_clear()
+            with self.patched({}):
+                return str(fn())
         finally:
-            torch.cuda.is_available = original
+            for (owner, attr), value in saved.items():
+                setattr(owner, attr, value)
+            if hasattr(fn, "cache_clear"):
+                fn.cache_clear()
 
     def probe_mlp_shapes(self, request):
         import torch
 
         cls = self.function("MLP")
-        model = cls()
+        with self.patched({}):
+            model = cls()
         model.eval()
         shapes = []
         with torch.no_grad():
@@ -326,36 +379,51 @@ class Harness:
         import torch
 
         model = self._fixed_model(request["weights"])
-        return self.function("evaluate")(model, self._loader(request), torch.device("cpu"))
+        with self.patched({}):
+            return self.function("evaluate")(model, self._loader(request), torch.device("cpu"))
 
     def probe_train_one_epoch(self, request):
+        """The loss train_one_epoch returns, the logits after the epoch, and the gradient left on the last
+        layer's bias (the sum over all batches when zero_grad was forgotten)."""
         import torch
 
         model = self._fixed_model(request["weights"])
         optimizer = torch.optim.SGD(model.parameters(), lr=float(request["lr"]))
-        value = self.function("train_one_epoch")(model, self._loader(request), optimizer, torch.device("cpu"))
+        with self.patched({}):
+            value = self.function("train_one_epoch")(model, self._loader(request), optimizer, torch.device("cpu"))
         with torch.no_grad():
             logits = model(_normalise(request["images"]))
-        return [value, logits]
+        grad = model[3].bias.grad
+        return [value, logits, None if grad is None else grad.detach().cpu().numpy()]
 
-    def probe_predict(self, request):
-        import torch
-
+    def _trained_model(self):
         model = self.graded.get("model")
         if model is None:
             raise NameError("no trained `model` (a torch.nn.Module) was defined by the notebook")
+        return model
+
+    def probe_model_weights(self, request):
+        """The trained model's parameters as plain arrays: the grader runs its own forward pass on them."""
+        model = self._trained_model()
+        return [[str(name), p.detach().cpu().double().numpy()] for name, p in model.named_parameters()]
+
+    def probe_model_logits(self, request):
+        """The trained model's own forward pass on images the sandbox has anyway (training images)."""
+        import torch
+
+        model = self._trained_model()
         images = _normalise(request["images"])
         try:
             device = next(model.parameters()).device
         except StopIteration:
             device = torch.device("cpu")
         model.eval()
-        preds = []
-        with torch.no_grad():
-            for start in range(0, len(images), 1000):
-                out = model(images[start:start + 1000].to(device))
-                preds.append(out.argmax(dim=1).cpu())
-        return torch.cat(preds).numpy().astype("int64")
+        with torch.no_grad(), self.patched({}):
+            return model(images.to(device)).detach().cpu().double().numpy()
+
+    def probe_notebook_facts(self, request):
+        """What the grader tells the TA and the student about the notebook as a whole."""
+        return {"rebound": self.rebound()}
 
 
 def _end_strays():
@@ -388,6 +456,62 @@ def _normalise(images_uint8):
 
     x = torch.tensor(images_uint8, dtype=torch.float32).div(255.0)
     return x.sub(0.1307).div(0.3081).reshape(-1, 1, 28, 28)
+
+
+def _is_function(value):
+    """A function the student wrote: plain, lambda, partial, or decorated (functools.cache, wraps)."""
+    import functools
+    import types
+
+    if isinstance(value, (types.FunctionType, functools.partial)):
+        return True
+    return callable(value) and not isinstance(value, type) and not _is_module(value) and \
+        isinstance(getattr(value, "__wrapped__", None), (types.FunctionType, functools.partial))
+
+
+def conform(value, like):
+    """The reference's ``value`` in the container, dtype and shape of ``like`` (what the student's own
+    helper returned), so the student's caller does the same arithmetic on it as on its own helper's
+    result. ``like`` None (no helper, or it raised): ``value`` as the reference gives it."""
+    import numpy as np
+
+    if like is None:
+        return value
+    try:
+        if isinstance(like, np.ndarray):
+            dtype = like.dtype if like.dtype.kind in "biuf" else None
+            array = np.asarray(value, dtype=dtype)
+            if like.ndim == 0:
+                return array.reshape(())
+            if like.ndim == 2 and array.ndim == 1 and 1 in like.shape:
+                return array.reshape((-1, 1) if like.shape[1] == 1 else (1, -1))
+            if like.ndim == 1 and array.ndim == 0:
+                return array.reshape(1)
+            return array
+        if isinstance(like, np.generic) and np.ndim(value) == 0:
+            return like.dtype.type(value)
+        if isinstance(like, bool):
+            return value
+        if isinstance(like, float) and np.ndim(value) == 0:
+            return float(value)
+        if isinstance(like, int) and np.ndim(value) == 0 and float(value).is_integer():
+            return int(value)
+        if isinstance(like, (list, tuple)) and isinstance(value, (list, tuple, np.ndarray)):
+            items = list(value)
+            if len(like) == len(items):
+                parts = [conform(v, l) for v, l in zip(items, like)]
+            elif like:
+                parts = [conform(v, like[0]) for v in items]
+            else:
+                parts = items
+            return tuple(parts) if isinstance(like, tuple) else parts
+        torch = sys.modules.get("torch")
+        if torch is not None and isinstance(like, torch.Tensor):
+            return torch.as_tensor(np.asarray(value), dtype=like.dtype).reshape(
+                like.shape if np.size(value) == like.numel() else np.shape(value))
+    except (TypeError, ValueError):
+        return value
+    return value
 
 
 def _is_module(value):
