@@ -1,11 +1,17 @@
 """``python -m autograder export``: the K-LMS gradebook CSV (imported as is) and a per-question table.
 
-    export --db DB --canvas-csv OUT.csv --assignment-id ID [--title TITLE] [--questions-csv OUT2.csv]
+    export --db DB --canvas-csv OUT.csv [--assignment-id ID] [--title TITLE] [--missing leave|zero]
+           [--questions-csv OUT2.csv]
 
-The K-LMS file has every roster student (blank when nothing was submitted or nothing could be graded,
-``EX`` when excused) and every submitter with a Canvas user id; see ``autograder.canvas.csvfmt``.
-Anonymous submissions not yet matched to a person are left out, with a warning. The output depends on
-the gradebook only (no dates), so the same gradebook always gives the same bytes.
+The K-LMS file never erases a grade already in K-LMS: Canvas's importer treats a blank cell as a change
+when the student already has a grade and clears it, while a student absent from the file is not touched.
+So a row is written only for a student with a score (or ``EX`` when excused); students without one
+(missing, ambiguous, no_notebook, rejected, pending, sandbox_error) are left out and listed in the summary.
+``--missing zero`` writes 0 for roster students who submitted nothing. Anonymous submissions not yet
+matched to a person are left out, with a warning. ``--assignment-id`` and ``--title`` default to the
+roster's one "Title (id)" column (when the roster given to batch had exactly one). The K-LMS file never
+holds a TA's override reason; the per-question CSV (for staff) does. The output depends on the gradebook
+only (no dates), so the same gradebook always gives the same bytes.
 """
 from __future__ import annotations
 
@@ -20,15 +26,24 @@ from .canvas import csvfmt
 def add_arguments(parser) -> None:
     parser.add_argument("--db", required=True, help="the gradebook written by batch")
     parser.add_argument("--canvas-csv", required=True, help="the file to import into K-LMS (Grades > Import)")
-    parser.add_argument("--assignment-id", required=True,
-                        help="the K-LMS assignment id (the number in the assignment's URL)")
-    parser.add_argument("--title", default=config.ASSIGNMENT, help="the assignment's title in K-LMS")
+    parser.add_argument("--assignment-id", "--assignment", dest="assignment_id",
+                        help="the K-LMS assignment id, the number in the assignment's URL (default: from the "
+                        "roster's 'Title (id)' column)")
+    parser.add_argument("--title", help=f"the assignment's title in K-LMS (default: from the roster, else "
+                        f"{config.ASSIGNMENT!r})")
+    parser.add_argument("--missing", choices=("leave", "zero"), default="leave",
+                        help="students who submitted nothing: leave them out of the file, so K-LMS keeps what "
+                        "it has (default), or write 0")
     parser.add_argument("--questions-csv", help="also write one row per student with every question's score")
 
 
-def klms_value(g: gradebook.Grade) -> str:
+def klms_value(g: gradebook.Grade, missing: str = "leave") -> str:
+    """The K-LMS cell: a score, EX, "0" for a student who submitted nothing under ``--missing zero``, or ""
+    (no score: such a row is not written)."""
     if g.excused:
         return csvfmt.EXCUSED
+    if g.final_score is None and g.status == "missing" and missing == "zero":
+        return csvfmt.format_score(0.0)
     return csvfmt.format_score(g.final_score)
 
 
@@ -64,11 +79,18 @@ def warnings_for(grades: list[gradebook.Grade]) -> list[str]:
         out.append(f"{len(other)} files not named the K-LMS way are not exported: {', '.join(other)}")
     stray = [g.user_id for g in grades if g.user_id and not g.in_roster and "not_in_roster" in g.flags]
     if stray:
-        out.append(f"{len(stray)} submitters are not in the roster; exported by Canvas user id: {', '.join(stray)}")
+        out.append(f"{len(stray)} submitters are not in the roster; K-LMS matches them by Canvas user id: {', '.join(stray)}")
     blank = [f"{g.student_key} ({g.status})" for g in grades
              if g.exportable and g.final_score is None and not g.excused and g.status != "missing"]
     if blank:
-        out.append(f"{len(blank)} submissions have no score yet and are exported blank: {', '.join(blank)}")
+        out.append(f"{len(blank)} submissions have no score and are left out of the K-LMS file (K-LMS keeps "
+                   f"what it has for them): {', '.join(blank)}")
+    invalid = [f"{g.student_key}" for g in grades
+               if g.exportable and g.status == "invalid" and g.final_score is not None and not g.excused]
+    if invalid:
+        out.append(f"{len(invalid)} students get {', '.join(sorted({csvfmt.format_score(g.final_score) for g in grades if g.student_key in invalid}))} "
+                   f"because their notebook could not be read (invalid); check them before importing: "
+                   f"{', '.join(invalid)}")
     late = [g for g in grades if g.late and g.exportable]
     if config.LATE_POLICY != "none":
         out.append(f"LATE_POLICY={config.LATE_POLICY!r} is applied here ({len(late)} late submissions): if the "
@@ -83,10 +105,22 @@ def warnings_for(grades: list[gradebook.Grade]) -> list[str]:
 def run(args) -> int:
     try:
         conn = gradebook.connect(args.db, create=False)
+        assignment_id = args.assignment_id or gradebook.get_meta(conn, "klms_assignment_id")
+        title = args.title or gradebook.get_meta(conn, "klms_title") or config.ASSIGNMENT
+        if not assignment_id:
+            args._parser.error("give --assignment-id (the roster given to batch had no single 'Title (id)' column)")
         grades = gradebook.grades(conn)
-        rows = [csvfmt.Row(g.name or g.student_key, g.user_id, g.sis_user_id, g.sis_login_id, g.section,
-                           klms_value(g)) for g in grades if g.exportable]
-        csvfmt.write_gradebook_csv(args.canvas_csv, rows, title=args.title, assignment_id=args.assignment_id,
+        rows, left_out = [], []
+        for g in grades:
+            if not g.exportable:
+                continue
+            value = klms_value(g, args.missing)
+            if value == "":
+                left_out.append(g)
+                continue
+            rows.append(csvfmt.Row(g.name or g.student_key, g.user_id, g.sis_user_id, g.sis_login_id, g.section,
+                                   value))
+        csvfmt.write_gradebook_csv(args.canvas_csv, rows, title=title, assignment_id=assignment_id,
                                    points_possible=gradebook.max_total())
         if args.questions_csv:
             header, qrows = question_rows(grades)
@@ -97,6 +131,13 @@ def run(args) -> int:
     for w in warnings_for(grades):
         print(f"warning: {w}", file=sys.stderr)
     scored = sum(1 for r in rows if r.value not in ("", csvfmt.EXCUSED))
-    print(f"wrote {args.canvas_csv}: {len(rows)} students, {scored} scores"
-          + (f"; {args.questions_csv}" if args.questions_csv else ""))
+    excused = sum(1 for r in rows if r.value == csvfmt.EXCUSED)
+    missing = [g for g in grades if g.exportable and g.status == "missing" and not g.excused and g.final_score is None]
+    print(f"wrote {args.canvas_csv} for '{title} ({assignment_id})': {len(rows)} students, {scored} scores, "
+          f"{excused} excused" + (f"; {args.questions_csv}" if args.questions_csv else ""))
+    if args.missing == "zero":
+        print(f"policy --missing zero: {len(missing)} students who submitted nothing get 0")
+    else:
+        print(f"policy --missing leave: {len(left_out)} students without a score are not in the file, so K-LMS "
+              f"keeps what it has for them ({len(missing)} submitted nothing; --missing zero writes 0 for those)")
     return 0

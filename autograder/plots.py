@@ -1,7 +1,9 @@
 """The report's plots: matplotlib (Agg) figures returned as PNG bytes, with a Japanese-capable font.
 
-The font is looked up through ``matplotlib.font_manager`` (Noto Sans CJK JP from Debian's fonts-noto-cjk
-first). Without one the plots still render, with a warning: Japanese labels then show as boxes.
+The font comes with a package: IPAexGothic from ``matplotlib-fontja`` (in requirements.txt), registered
+from the package's folder without importing it (its import changes matplotlib's global settings), so a
+fresh machine needs no system fonts. Failing that, a system font (Noto Sans CJK JP, ...) is looked up;
+without any the plots still render, with a warning: Japanese labels then show as boxes.
 """
 from __future__ import annotations
 
@@ -33,7 +35,9 @@ def japanese_font() -> str | None:
                 continue
         return None
 
-    family = find()
+    family = _packaged_font()
+    if family is None:
+        family = find()
     if family is None:
         # installed after matplotlib built its font cache: add the files themselves
         for path in font_manager.findSystemFonts():
@@ -47,6 +51,23 @@ def japanese_font() -> str | None:
         warnings.warn("no Japanese font found (install fonts-noto-cjk): Japanese text in plots will show as "
                       "boxes", RuntimeWarning, stacklevel=2)
     return family
+
+
+def _packaged_font() -> str | None:
+    """Register matplotlib-fontja's IPAexGothic (the file only) and return its family name."""
+    import importlib.util
+    import os
+
+    spec = importlib.util.find_spec("matplotlib_fontja")
+    for folder in (spec.submodule_search_locations or []) if spec else []:
+        path = os.path.join(folder, "fonts", "ipaexg.ttf")
+        if os.path.isfile(path):
+            try:
+                font_manager.fontManager.addfont(path)
+                return font_manager.FontProperties(fname=path).get_name()
+            except (OSError, RuntimeError, ValueError):
+                return None
+    return None
 
 
 def _figure(width=7.0, height=3.6):

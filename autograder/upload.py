@@ -1,16 +1,25 @@
 """``python -m autograder upload``: post final scores and a feedback comment to K-LMS (Canvas REST API).
 
-    CANVAS_API_TOKEN=... python -m autograder upload --db DB --course ID --assignment ID [--url URL] [--apply]
+    CANVAS_API_TOKEN=... python -m autograder upload --db DB --course ID [--assignment-id ID] [--url URL] [--apply]
 
 A dry run unless ``--apply``: it prints what it would change and changes nothing. For each student with a
 Canvas user id and a final score (or an excuse) it reads the submission with its comments
 (``GET .../submissions/:user_id?include[]=submission_comments``), then, only where needed, sends one
 ``PUT .../submissions/:user_id`` with ``submission[posted_grade]`` (or ``submission[excuse]``) and
-``comment[text_comment]`` through canvasapi. A grade already equal is not sent again, a comment already
-there is never posted twice, so a rerun changes nothing. 429, Canvas's 403 "Rate Limit Exceeded" and 5xx
-answers are retried with exponential backoff; before each retry the submission is read again, so a PUT
-that did reach Canvas before the error is not repeated. The token is read from CANVAS_API_TOKEN only and
-never printed or logged.
+``comment[text_comment]`` through canvasapi. A student without a score is never sent anything: upload
+never clears a grade in K-LMS.
+
+Comments: every comment this tool posts ends with ``MARKER``. When the feedback changed (an override, a
+regrade), this tool's latest comment is edited in place (``PUT .../submissions/:user_id/comments/:id``)
+instead of a second one being added; an identical comment is never posted again, so a rerun changes
+nothing. A comment never holds a TA's override reason: a student sees the score, not why.
+
+Network: every request has a connect and a read timeout (``--timeout``); 429, Canvas's 403 "Rate Limit
+Exceeded", 5xx answers, timeouts and connection errors are retried in one place (``Client.retry``) with
+exponential backoff and jitter; each retry of an update reads the submission again first, so a PUT that
+did reach Canvas before the error is not repeated. Students K-LMS no longer has (404: dropped the course)
+are listed at the end and the rest goes on. The token is read from CANVAS_API_TOKEN only and never printed
+or logged.
 """
 from __future__ import annotations
 
@@ -32,38 +41,56 @@ SCORE_TOLERANCE = 0.005     # K-LMS keeps two decimals
 
 
 class UploadError(Exception):
-    pass
+    not_found = False          # Canvas answered 404 (e.g. a student who dropped the course)
+
+
+MARKER = "[autograder lec03]"
+OLD_MARKERS = ("第3回 課題 採点結果 / Lecture 3 assignment: feedback", "Autograder")   # comments from before MARKER
+DEFAULT_TIMEOUT = (10.0, 60.0)
 
 
 def add_arguments(parser) -> None:
     parser.add_argument("--db", required=True, help="the gradebook written by batch")
     parser.add_argument("--course", required=True, help="the K-LMS course id (the number in its URL)")
-    parser.add_argument("--assignment", required=True, help="the K-LMS assignment id")
+    parser.add_argument("--assignment-id", "--assignment", dest="assignment_id",
+                        help="the K-LMS assignment id (default: from the roster's 'Title (id)' column)")
     parser.add_argument("--url", default=DEFAULT_URL, help=f"the Canvas instance (default: {DEFAULT_URL})")
     parser.add_argument("--apply", action="store_true", help="really change K-LMS (default: a dry run)")
     parser.add_argument("--no-comments", action="store_true", help="post scores only")
-    parser.add_argument("--retries", type=int, default=6, help="tries per request on 429/5xx (default: 6)")
+    parser.add_argument("--retries", type=int, default=6, help="tries per request (default: 6)")
     parser.add_argument("--backoff", type=float, default=1.0, help="first wait in seconds, doubled each retry")
+    parser.add_argument("--timeout", type=float, nargs=2, default=DEFAULT_TIMEOUT, metavar=("CONNECT", "READ"),
+                        help="seconds to connect and to wait for an answer, per request (default: 10 60)")
     parser.add_argument("--by", help="who uploads, for the audit log (default: your user name)")
 
 
 def comment_for(g: gradebook.Grade) -> str:
-    """The plain-text comment: autograder.feedback.plain_text when that exists, else a short summary."""
+    """The plain-text comment a student sees (never a TA's reason), ending with MARKER; "" for none.
+
+    A graded notebook: autograder.feedback.plain_text. Nothing graded: one short line of status."""
+    if g.result is None:
+        return status_line(g)
     try:
         from . import feedback
-        plain = getattr(feedback, "plain_text", None)
-        context_for = getattr(feedback, "context_for", None)
-    except ImportError:
-        plain = context_for = None
-    if plain is not None and g.result is not None:
-        try:
-            return (plain(g.result, ctx=context_for(g)) if context_for else plain(g.result)).strip()
-        except Exception:  # noqa: BLE001  (a feedback bug must not stop an upload; fall back to the summary)
-            pass
-    return summary_text(g)
+        text = feedback.plain_text(g.result, ctx=feedback.context_for(g),
+                                   max_chars=feedback.MAX_CHARS - len(MARKER) - 2).strip()
+    except Exception:  # noqa: BLE001  (a feedback bug must not stop an upload; fall back to the summary)
+        text = summary_text(g)
+    return f"{text}\n\n{MARKER}"
+
+
+def status_line(g: gradebook.Grade) -> str:
+    """One line for a student whose notebook was not graded but who gets a grade (excused or a TA's score)."""
+    if g.excused:
+        return f"第3回 課題: 免除 / Lecture 3 assignment: excused\n\n{MARKER}"
+    if g.final_score is not None:
+        return (f"第3回 課題: TA が採点しました {format_score(g.final_score)} / {format_score(g.max_total)} / "
+                f"Lecture 3 assignment: scored by the TAs\n\n{MARKER}")
+    return ""
 
 
 def summary_text(g: gradebook.Grade) -> str:
+    """A short summary (used when the feedback cannot be rendered); never a TA's reason."""
     lines = [f"Autograder, {g.result.get('grader_version', '') if g.result else ''}".rstrip(", "),
              f"Status: {g.status}" + (f" ({g.message})" if g.message and g.status != "ok" else "")]
     maxes = (g.result or {}).get("questions", {})
@@ -74,7 +101,7 @@ def summary_text(g: gradebook.Grade) -> str:
     if g.late and g.final_score != g.raw_total:
         lines.append(f"Late: final score {format_score(g.final_score)}")
     if g.overrides:
-        lines.append("A TA adjusted this score: " + "; ".join(o["reason"] for o in g.overrides))
+        lines.append("A TA adjusted this score.")
     return "\n".join(lines)
 
 
@@ -91,10 +118,23 @@ def _retryable(exc: Exception) -> bool:
     return False
 
 
-class Client:
-    """canvasapi with retries; every message it prints has the token scrubbed."""
+def _timeout_session(timeout):
+    import requests
 
-    def __init__(self, url: str, token: str, retries: int, backoff: float, log):
+    class TimeoutSession(requests.Session):
+        """canvasapi passes no timeout to requests: every request gets ours unless it names one."""
+
+        def request(self, *args, **kwargs):
+            kwargs.setdefault("timeout", timeout)
+            return super().request(*args, **kwargs)
+
+    return TimeoutSession()
+
+
+class Client:
+    """canvasapi with timeouts and retries; every message it prints has the token scrubbed."""
+
+    def __init__(self, url: str, token: str, retries: int, backoff: float, log, timeout=DEFAULT_TIMEOUT):
         from canvasapi import Canvas
 
         parsed = urlparse(url)
@@ -104,21 +144,44 @@ class Client:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", UserWarning)   # canvasapi warns about http:// (loopback tests)
             self.canvas = Canvas(url, token)
+        self.requester = self.canvas._Canvas__requester
+        self.requester._session = _timeout_session(tuple(timeout))
         self._token, self.retries, self.backoff, self.log = token, max(1, retries), backoff, log
 
     def scrub(self, text: str) -> str:
         return text.replace(self._token, "***") if self._token else text
 
-    def call(self, what: str, fn, *args, **kwargs):
+    def wait(self, attempt: int) -> float:
+        """Exponential backoff with jitter (the one place that decides how long to wait)."""
+        return self.backoff * 2 ** attempt * (1 + random.random() / 4)
+
+    def retry(self, what: str, fn):
+        """``fn(attempt)`` until it returns; retryable failures wait and try again, others raise UploadError."""
         for attempt in range(self.retries):
             try:
-                return fn(*args, **kwargs)
+                return fn(attempt)
+            except UploadError:
+                raise
             except Exception as exc:  # noqa: BLE001
-                if not _retryable(exc) or attempt == self.retries - 1:
-                    raise UploadError(f"{what}: {self.scrub(type(exc).__name__ + ': ' + str(exc))}") from None
-                wait = self.backoff * 2 ** attempt * (1 + random.random() / 4)
-                self.log(f"{what}: {self.scrub(str(exc))[:120]}; retrying in {wait:.1f} s")
+                message = self.scrub(f"{type(exc).__name__}: {exc}")
+                if not _retryable(exc):
+                    error = UploadError(f"{what}: {message}")
+                    error.not_found = _not_found(exc)
+                    raise error from None
+                if attempt == self.retries - 1:
+                    raise UploadError(f"{what}: gave up after {self.retries} tries ({message[:200]})") from None
+                wait = self.wait(attempt)
+                self.log(f"{what}: {message[:120]}; retrying in {wait:.1f} s")
                 time.sleep(wait)
+
+    def call(self, what: str, fn, *args, **kwargs):
+        return self.retry(what, lambda _attempt: fn(*args, **kwargs))
+
+    def edit_comment(self, course, assignment, user_id, comment_id, text: str) -> None:
+        """Canvas's edit-submission-comment endpoint (not wrapped by canvasapi)."""
+        self.requester.request(
+            "PUT", f"courses/{course}/assignments/{assignment}/submissions/{user_id}/comments/{comment_id}",
+            comment=text)
 
 
 def _grade_matches(sub, g: gradebook.Grade) -> bool:
@@ -133,8 +196,27 @@ def _grade_matches(sub, g: gradebook.Grade) -> bool:
     return math.isclose(float(score), g.final_score, abs_tol=SCORE_TOLERANCE)
 
 
-def _has_comment(sub, text: str) -> bool:
-    return any((c.get("comment") or "").strip() == text for c in getattr(sub, "submission_comments", None) or [])
+def _ours(comment: dict) -> bool:
+    text = (comment.get("comment") or "").strip()
+    return MARKER in text or text.startswith(OLD_MARKERS)
+
+
+def comment_plan(sub, text: str) -> tuple[str, int | None]:
+    """("none" | "add" | "edit", the id of our comment to edit)."""
+    if not text:
+        return "none", None
+    comments = list(getattr(sub, "submission_comments", None) or [])
+    if any((c.get("comment") or "").strip() == text.strip() for c in comments):
+        return "none", None
+    ours = [c for c in comments if _ours(c) and c.get("id") is not None]
+    if ours:
+        return "edit", ours[-1]["id"]
+    return "add", None
+
+
+def _not_found(exc: Exception) -> bool:
+    from canvasapi.exceptions import ResourceDoesNotExist
+    return isinstance(exc, ResourceDoesNotExist)
 
 
 def run(args) -> int:
@@ -150,10 +232,14 @@ def run(args) -> int:
     by = gradebook.who(args.by)
     try:
         conn = gradebook.connect(args.db, create=False)
-        client = Client(args.url, token, args.retries, args.backoff, err)
+        assignment_id = args.assignment_id or gradebook.get_meta(conn, "klms_assignment_id")
+        if not assignment_id:
+            err("error: give --assignment-id (the roster given to batch had no single 'Title (id)' column)")
+            return 2
+        client = Client(args.url, token, args.retries, args.backoff, err, args.timeout)
         grades = gradebook.grades(conn)
         course = client.call("course", client.canvas.get_course, args.course)
-        assignment = client.call("assignment", course.get_assignment, args.assignment)
+        assignment = client.call("assignment", course.get_assignment, assignment_id)
     except (gradebook.GradebookError, UploadError) as exc:
         err(f"error: {exc}")
         return 1
@@ -165,6 +251,7 @@ def run(args) -> int:
     changed = unchanged = 0
     skipped: list[str] = []
     failed: list[str] = []
+    dropped: list[str] = []
     for g in grades:
         if not g.exportable:
             skipped.append(f"{g.student_key} (no Canvas user id)")
@@ -175,55 +262,60 @@ def run(args) -> int:
             continue
         text = "" if args.no_comments else comment_for(g)
         want = "EX" if g.excused else format_score(g.final_score)
+
+        sent: list[bool] = []
+
+        def one_round(attempt: int, g=g, text=text, want=want, sent=sent) -> str:
+            """Read, compare, send what differs; "changed" or "unchanged". Raised errors are retried."""
+            sub = assignment.get_submission(g.user_id, include=["submission_comments"])
+            send_grade = not _grade_matches(sub, g)
+            plan, comment_id = comment_plan(sub, text)
+            if not send_grade and plan == "none":
+                return "changed" if sent else "unchanged"    # an earlier try's PUT did reach K-LMS
+            old = "EX" if getattr(sub, "excused", False) else format_score(getattr(sub, "score", None)) or "-"
+            what = ([f"grade {old} -> {want}"] if send_grade else []) + (
+                ["add comment"] if plan == "add" else ["replace its earlier comment"] if plan == "edit" else [])
+            if attempt == 0:
+                out(f"{mode}update {g.user_id} ({g.name}): {', '.join(what)}")
+            if not args.apply:
+                return "changed"
+            kwargs = {}
+            if send_grade:
+                kwargs["submission"] = {"excuse": True} if g.excused else {"posted_grade": want}
+            if plan == "add":
+                kwargs["comment"] = {"text_comment": text}
+            sent.append(True)
+            if kwargs:
+                sub.edit(**kwargs)
+            if plan == "edit":
+                client.edit_comment(args.course, assignment_id, g.user_id, comment_id, text)
+            with gradebook.transaction(conn):
+                gradebook.audit(conn, by, "upload", g.student_key, course=args.course, assignment=assignment_id,
+                                grade=want if send_grade else None, comment=plan)
+            return "changed"
+
         try:
-            for attempt in range(client.retries):
-                sub = client.call(f"read {g.user_id}", assignment.get_submission, g.user_id,
-                                  include=["submission_comments"])
-                send_grade = not _grade_matches(sub, g)
-                send_comment = bool(text) and not _has_comment(sub, text)
-                if not (send_grade or send_comment):
-                    unchanged += attempt == 0
-                    changed += attempt > 0
-                    break
-                old = "EX" if getattr(sub, "excused", False) else format_score(getattr(sub, "score", None)) or "-"
-                what = ([f"grade {old} -> {want}"] if send_grade else []) + (["add comment"] if send_comment else [])
-                if attempt == 0:
-                    out(f"{mode}update {g.user_id} ({g.name}): {', '.join(what)}")
-                if not args.apply:
-                    changed += 1
-                    break
-                kwargs = {}
-                if send_grade:
-                    kwargs["submission"] = {"excuse": True} if g.excused else {"posted_grade": want}
-                if send_comment:
-                    kwargs["comment"] = {"text_comment": text}
-                try:
-                    # one try: after a retryable failure the submission is read again first, since the
-                    # PUT may have reached Canvas before the error
-                    sub.edit(**kwargs)
-                except Exception as exc:  # noqa: BLE001
-                    message = client.scrub(f"{type(exc).__name__}: {exc}")
-                    if not _retryable(exc):
-                        raise UploadError(f"update {g.user_id}: {message}") from None
-                    wait = client.backoff * 2 ** attempt
-                    err(f"update {g.user_id}: {message[:120]}; reading it again in {wait:.1f} s")
-                    time.sleep(wait)
-                    continue
-                with gradebook.transaction(conn):
-                    gradebook.audit(conn, by, "upload", g.student_key, course=args.course,
-                                    assignment=args.assignment, grade=want if send_grade else None,
-                                    comment=send_comment)
-                changed += 1
-                break
-            else:
-                raise UploadError(f"update {g.user_id}: gave up after {client.retries} tries")
+            outcome = client.retry(f"update {g.user_id}", one_round)
+            changed += outcome == "changed"
+            unchanged += outcome == "unchanged"
         except UploadError as exc:
+            if exc.not_found:
+                dropped.append(f"{g.user_id} ({g.name})")
+                continue
             failed.append(str(exc))
             err(f"error: {exc}")
     verb = "would change" if not args.apply else "changed"
-    out(f"{verb} {changed}, already up to date {unchanged}, skipped {len(skipped)}, failed {len(failed)}")
+    out(f"{verb} {changed}, already up to date {unchanged}, skipped {len(skipped)}, "
+        f"not in K-LMS {len(dropped)}, failed {len(failed)}")
     for s in skipped:
         err(f"skipped: {s}")
+    if dropped:
+        err(f"not in K-LMS (dropped the course?), nothing sent: {', '.join(dropped)}")
+    if failed:
+        err(f"{len(failed)} students failed; run the same command again to retry them (a rerun changes nothing "
+            "that is already done):")
+        for f in failed:
+            err(f"  {f}")
     if not args.apply and changed:
         out("nothing was sent: run again with --apply to change K-LMS")
     from .export import warnings_for
@@ -231,4 +323,3 @@ def run(args) -> int:
         if "second time" in w:
             err(f"warning: {w}")
     return 1 if failed else 0
-

@@ -5,12 +5,16 @@
     GET  /api/v1/courses/:course_id/assignments/:assignment_id/submissions/:user_id[?include[]=submission_comments]
     PUT  /api/v1/courses/:course_id/assignments/:assignment_id/submissions/:user_id
          form fields submission[posted_grade], submission[excuse], comment[text_comment]
+    PUT  /api/v1/courses/:course_id/assignments/:assignment_id/submissions/:user_id/comments/:id
+         form field comment (Canvas's edit-submission-comment endpoint)
 
 As Canvas does: ``Authorization: Bearer <token>`` or 401 with ``WWW-Authenticate``; ``:user_id`` may be
 ``sis_user_id:X`` or ``sis_login_id:X``; comments only with ``include[]=submission_comments``; a posted
 grade sets ``entered_score`` and, for a late submission under the course's late policy, a lower ``score``.
 ``fail_next`` holds status codes answered (once each, in order) before any real work, ``fail_after_put``
-codes answered after a PUT took effect (a gateway timeout): for retry tests.
+codes answered after a PUT took effect (a gateway timeout): for retry tests. ``stall_next`` holds
+seconds to wait (once each) before answering a request, ``stall_all`` a wait before every answer (a stalled
+K-LMS); waits end early when the server stops (bounded, never past ``MAX_STALL_S``).
 """
 from __future__ import annotations
 
@@ -40,10 +44,15 @@ class FakeCanvas:
     late_deduction: float = 0.0                 # K-LMS's own late policy (fraction of the entered score)
     fail_next: list[int] = field(default_factory=list)
     fail_after_put: list[int] = field(default_factory=list)   # PUT applied, then this error answered
+    stall_next: list[float] = field(default_factory=list)
+    stall_all: float = 0.0
     requests: list[dict] = field(default_factory=list)
+
+    MAX_STALL_S = 30.0
 
     def __post_init__(self):
         self.lock = threading.Lock()
+        self.stopping = threading.Event()
         self.subs = {s.user_id: {"id": 90000 + s.user_id, "user_id": s.user_id, "assignment_id": self.assignment_id,
                                  "score": None, "grade": None, "entered_score": None, "entered_grade": None,
                                  "excused": False, "late": s.late, "workflow_state": "submitted",
@@ -76,6 +85,7 @@ class FakeCanvas:
         return f"http://127.0.0.1:{self.server.server_address[1]}"
 
     def stop(self) -> None:
+        self.stopping.set()
         self.server.shutdown()
         self.server.server_close()
 
@@ -98,6 +108,12 @@ class FakeCanvas:
             length = int(h.headers.get("Content-Length") or 0)
             form = parse_qs(h.rfile.read(length).decode("utf-8"), keep_blank_values=True)
         with self.lock:
+            stall = self.stall_next.pop(0) if self.stall_next else self.stall_all
+        if stall:
+            self.stopping.wait(min(stall, self.MAX_STALL_S))    # outside the lock: other requests go on
+            if self.stopping.is_set():
+                return
+        with self.lock:
             self.requests.append({"method": method, "path": url.path, "query": query, "form": form})
             if h.headers.get("Authorization") != f"Bearer {self.token}":
                 return self._reply(h, 401, {"errors": [{"message": "Invalid access token."}]},
@@ -111,7 +127,8 @@ class FakeCanvas:
             return self._route(h, method, url.path, query, form)
 
     def _route(self, h, method, path, query, form):
-        m = re.fullmatch(r"/api/v1/courses/(\d+)(?:/assignments/(\d+)(?:/submissions/([^/]+))?)?", path)
+        m = re.fullmatch(r"/api/v1/courses/(\d+)(?:/assignments/(\d+)(?:/submissions/([^/]+)"
+                         r"(?:/comments/(\d+))?)?)?", path)
         if not m or int(m[1]) != self.course_id:
             return self._reply(h, 404, {"errors": [{"message": "The specified resource does not exist."}]})
         if m[2] is None and method == "GET":
@@ -125,6 +142,14 @@ class FakeCanvas:
         if uid is None:
             return self._reply(h, 404, {"errors": [{"message": "The specified resource does not exist."}]})
         sub = self.subs[uid]
+        if m[4] is not None:
+            if method != "PUT":
+                return self._reply(h, 405, {"errors": [{"message": "method not allowed"}]})
+            found = [c for c in sub["submission_comments"] if c["id"] == int(m[4])]
+            if not found:
+                return self._reply(h, 404, {"errors": [{"message": "The specified resource does not exist."}]})
+            found[0].update(comment=form.get("comment", [""])[0], edited_at="2026-05-02T09:00:00Z")
+            return self._reply(h, 200, found[0])
         if method == "PUT":
             self._update(sub, form)
             if self.fail_after_put:

@@ -9,6 +9,7 @@ import pytest
 import grader_config
 from autograder import gradebook
 from autograder.__main__ import main
+from autograder.canvas.roster import RosterRow
 from test_gradebook import ROSTER, make_gradebook, nb, result, sha
 
 BOM = b"\xef\xbb\xbf"
@@ -69,15 +70,15 @@ def test_klms_csv_reads_back_with_canvas_rules(tmp_path, capsys):
     assert assignments == {"12345": ("Lecture 3 assignment", "80.0")}
     assert rows[0] == ["Student", "ID", "SIS User ID", "SIS Login ID", "Section", "Lecture 3 assignment (12345)"]
     assert rows[1] == ["Points Possible", "", "", "", "", "80.0"]
-    # every roster student, in roster order, then the submitter who is not in the roster
-    assert [r[1] for r in rows[2:]] == ["1001", "1002", "1003", "1004", "1009"]
+    # students with a score or an excuse, in roster order; no blank cell ever (a blank erases in K-LMS)
+    assert [r[1] for r in rows[2:]] == ["1001", "1002", "1004"]
     assert rows[2] == ["慶應 太郎", "1001", "80012345", "taro@keio.jp", "月2", "73.25"]
     assert students["1002"]["12345"] == "70.0"          # crashed notebooks keep the points they earned
-    assert students["1003"]["12345"] == ""              # ambiguous: nothing guessed
+    assert "1003" not in students                       # ambiguous: nothing guessed, K-LMS keeps its value
     assert students["1004"]["12345"] == "EX"            # excused, although nothing was submitted
-    assert students["1009"]["12345"] == ""              # not graded yet
+    assert "1009" not in students                       # not graded yet
     for cells in students.values():
-        assert re.fullmatch(r"\d+\.\d+|EX|", cells["12345"])
+        assert re.fullmatch(r"\d+\.\d+|EX", cells["12345"])
     err = capsys.readouterr().err
     assert "anonymous submissions are not exported" in err and "anon_x7Ya2" in err
     assert "not in the roster" in err and "1009" in err
@@ -142,3 +143,43 @@ def test_override_cli(tmp_path, capsys):
     conn = gradebook.connect(db, create=False)
     rows = conn.execute("SELECT by, action FROM audit WHERE action IN ('override', 'excuse') ORDER BY id").fetchall()
     assert [tuple(r) for r in rows] == [("ta1", "override"), (gradebook.who(), "excuse")]
+
+
+def test_missing_policy_and_summary(tmp_path, capsys):
+    roster = ROSTER + [RosterRow("湘南 藤", "1005", "", "", "月3")]
+    make_gradebook(tmp_path, roster=roster, results={sha(nb("fuji")): None})
+    out, _ = export(tmp_path / "gradebook.db", tmp_path)
+    _, students, _ = read_like_canvas(out)
+    assert "1004" not in students and "1005" not in students and "1003" not in students
+    said = capsys.readouterr()
+    assert "policy --missing leave" in said.out and "2 submitted nothing" in said.out
+    out, _ = export(tmp_path / "gradebook.db", tmp_path, "--missing", "zero")
+    _, students, _ = read_like_canvas(out)
+    assert students["1004"]["12345"] == "0.0" and students["1005"]["12345"] == "0.0"
+    assert "1003" not in students and "1009" not in students       # they did submit: no score is not a 0
+    assert "policy --missing zero: 2 students who submitted nothing get 0" in capsys.readouterr().out
+
+
+def test_invalid_notebooks_are_warned_about(tmp_path, capsys):
+    make_gradebook(tmp_path, results={sha(nb("hanako")): result({q: 0.0 for q in grader_config.POINTS},
+                                                                status="invalid", message="not JSON")})
+    out, _ = export(tmp_path / "gradebook.db", tmp_path)
+    _, students, _ = read_like_canvas(out)
+    assert students["1002"]["12345"] == "0.0"
+    err = capsys.readouterr().err
+    assert "1 students get 0.0 because their notebook could not be read (invalid)" in err and "1002" in err
+
+
+def test_assignment_id_and_title_default_from_the_roster(tmp_path, capsys):
+    make_gradebook(tmp_path)
+    conn = gradebook.connect(tmp_path / "gradebook.db", create=False)
+    db, out = str(tmp_path / "gradebook.db"), tmp_path / "k.csv"
+    with pytest.raises(SystemExit) as info:           # no roster default yet: a usage error
+        main(["export", "--db", db, "--canvas-csv", str(out)])
+    assert info.value.code == 2 and "--assignment-id" in capsys.readouterr().err
+    gradebook.set_meta(conn, "klms_assignment_id", "777")
+    gradebook.set_meta(conn, "klms_title", "第3回 課題")
+    assert main(["export", "--db", db, "--canvas-csv", str(out)]) == 0
+    assert read_like_canvas(out)[0] == {"777": ("第3回 課題", "80.0")}
+    assert main(["export", "--db", db, "--canvas-csv", str(out), "--assignment", "12345", "--title", "X"]) == 0
+    assert read_like_canvas(out)[0] == {"12345": ("X", "80.0")}

@@ -104,7 +104,7 @@ def test_put_that_failed_after_taking_effect_is_not_repeated(db, fake, capsys):
     fake.fail_after_put = [502]
     code, _, err = run_upload(db, fake, capsys, "--apply")
     assert code == 0, err
-    assert "reading it again" in err
+    assert "update 1001" in err and "502" in err and "retrying" in err
     assert len(fake.subs[1001]["submission_comments"]) == 1 and len(fake.puts()) == 3
 
 
@@ -133,3 +133,60 @@ def test_summary_without_feedback_module(db, monkeypatch):
     g = next(g for g in gradebook.grades(conn) if g.student_key == "1001")
     text = upload.summary_text(g)
     assert "mlp: 3.25 / 10.0" in text and "Total: 73.25 / 80.0" in text and "Status: ok" in text
+
+
+def test_changed_score_edits_the_earlier_comment(db, fake, capsys):
+    """After an override the student's comment from this tool is edited, not joined by a second one."""
+    run_upload(db, fake, capsys, "--apply")
+    [first] = fake.subs[1001]["submission_comments"]
+    first_text = first["comment"]
+    assert "73.25" in first_text and upload.MARKER in first_text
+    fake.subs[1001]["submission_comments"].insert(0, {"id": 999, "author_id": 7, "comment": "good work!"})
+    conn = gradebook.connect(db, create=False)
+    gradebook.add_override(conn, "1001", question="mlp", score=10.0, excused=False, reason="regrade", by="ta")
+    code, out, err = run_upload(db, fake, capsys, "--apply")
+    assert code == 0, err
+    assert "grade 73.25 -> 80.0, replace its earlier comment" in out
+    comments = fake.subs[1001]["submission_comments"]
+    assert [c["id"] for c in comments] == [999, first["id"]]           # no second comment from us
+    assert "Final score: 80 / 80" in comments[1]["comment"] and comments[1]["comment"] != first_text
+    assert comments[0]["comment"] == "good work!"                       # a person's comment is never touched
+    edits = [r for r in fake.requests if r["method"] == "PUT" and "/comments/" in r["path"]]
+    assert len(edits) == 1 and edits[0]["path"].endswith(f"/submissions/1001/comments/{first['id']}")
+    n = len(fake.requests)
+    code, out, _ = run_upload(db, fake, capsys, "--apply")              # idempotent
+    assert code == 0 and "changed 0" in out and len(fake.puts()) == len([r for r in fake.requests[:n] if r["method"] == "PUT"])
+
+
+def test_stalled_klms_times_out_and_the_rest_goes_on(db, fake, capsys):
+    """A K-LMS that stops answering: each request gives up after --timeout, retries, then a clear count."""
+    import time
+    fake.stall_next = [5.0, 5.0]              # the first two requests (course) stall: retried, then fine
+    start = time.monotonic()
+    code, out, err = run_upload(db, fake, capsys, "--apply", "--timeout", "1", "0.3", "--retries", "3")
+    assert code == 0, err
+    assert "ReadTimeout" in err and "retrying" in err
+    assert time.monotonic() - start < 4.5
+    assert fake.subs[1001]["score"] == 73.25
+    fake.stall_all = 5.0                      # now it never answers
+    start = time.monotonic()
+    fake.subs[1002]["score"] = fake.subs[1002]["entered_score"] = None
+    code, out, err = run_upload(db, fake, capsys, "--apply", "--timeout", "1", "0.2", "--retries", "2")
+    assert code == 1 and "gave up after 2 tries" in err and time.monotonic() - start < 6
+
+
+def test_dropped_student_is_listed_and_the_rest_goes_on(db, fake, capsys):
+    del fake.subs[1001]                       # 1001 dropped the course: K-LMS answers 404
+    code, out, err = run_upload(db, fake, capsys, "--apply")
+    assert code == 0, err
+    assert "not in K-LMS 1" in out and "not in K-LMS (dropped the course?), nothing sent: 1001" in err
+    assert fake.subs[1002]["score"] == 70.0 and fake.subs[1004]["excused"] is True
+
+
+def test_upload_never_clears_a_grade(db, fake, capsys):
+    """Students with no score in the gradebook are never sent anything, whatever K-LMS holds for them."""
+    fake.subs[1003].update(score=55.0, entered_score=55.0)           # ambiguous here, graded by hand in K-LMS
+    fake.subs[1009].update(score=60.0, entered_score=60.0)           # pending here
+    run_upload(db, fake, capsys, "--apply")
+    assert fake.subs[1003]["score"] == 55.0 and fake.subs[1009]["score"] == 60.0
+    assert not [r for r in fake.puts() if "/1003" in r["path"] or "/1009" in r["path"]]
