@@ -161,7 +161,7 @@ def _picks(parser_error, values: list[str]) -> list[tuple[str, str]]:
 def run(args) -> int:
     from rich.console import Console
 
-    out, err = Console(), Console(stderr=True)
+    out, err = Console(), Console(stderr=True, soft_wrap=True, markup=False, highlight=False)
     by = gradebook.who(args.by)
     if args.workers < 1:
         args._parser.error("--workers must be at least 1")
@@ -455,39 +455,61 @@ def kill_tree_of_pool(pool: cf.ProcessPoolExecutor) -> None:
         p.join(timeout=5)
 
 
+SANDBOX_NOTE_KEYS = ("cgroup", "cgroups", "resource_control", "fallback", "warning", "note")
+
+
+def sandbox_notes(grades) -> Counter:
+    """What the results say about how their sandbox was limited (e.g. cgroups unavailable: a fallback)."""
+    notes: Counter = Counter()
+    for g in grades:
+        box = (g.result or {}).get("sandbox")
+        if not isinstance(box, dict):
+            continue
+        for key in SANDBOX_NOTE_KEYS:
+            value = box.get(key)
+            if value not in (None, "", [], {}):
+                notes[f"{key}: {value if isinstance(value, str) else json.dumps(value, sort_keys=True)}"[:300]] += 1
+    return notes
+
+
 def _summary(out, conn, grades: list[gradebook.Grade], got: ingest.Ingested, graded: int) -> None:
     from rich.table import Table
 
-    statuses = Counter(g.status for g in grades)
-    scored = [g.final_score for g in grades if g.final_score is not None and g.status not in ("missing",)]
+    people = gradebook.counted(grades)
+    statuses = Counter(g.status for g in people)
+    scored = [g.final_score for g in people if g.final_score is not None and g.status not in ("missing",)]
     t = Table(title="batch summary", show_header=False)
-    t.add_row("students", str(len(grades)))
+    t.add_row("students", str(len(people)))
     t.add_row("graded in this run", str(graded))
     for status, n in sorted(statuses.items()):
         t.add_row(f"  {status}", str(n))
     t.add_row("mean final score", f"{sum(scored) / len(scored):.2f} / {gradebook.max_total():.1f}" if scored else "-")
     t.add_row("files not graded", str(len(got.skipped)))
+    if got.ignored:
+        t.add_row("macOS metadata / dot-files ignored", str(len(got.ignored)))
+    for note, n in sorted(sandbox_notes(people).items()):
+        t.add_row("sandbox", f"{note} ({n} notebooks)")
     out.print(t)
-    slow = sorted((g for g in grades if g.result), key=lambda g: -(g.result.get("duration_s") or 0))[:5]
+    slow = sorted((g for g in people if g.result), key=lambda g: -(g.result.get("duration_s") or 0))[:5]
     if slow:
         s = Table(title="slowest submissions")
         for col in ("student", "file", "status", "seconds"):
             s.add_column(col)
         for g in slow:
-            s.add_row(g.student_key, g.filename or "", g.status, f"{g.result.get('duration_s') or 0:.1f}")
+            s.add_row(gradebook.label(g), g.filename or "", g.status, f"{g.result.get('duration_s') or 0:.1f}")
         out.print(s)
-    flagged = [g for g in grades if g.flags or g.status not in ("ok", "missing")]
-    if flagged:
+    rows = gradebook.triage(grades, conn)
+    if rows:
         f = Table(title="for a TA to look at")
-        for col in ("student", "status", "flags / message"):
-            f.add_column(col)
-        for g in flagged:
-            f.add_row(g.student_key, g.status, "; ".join(g.flags + ([g.message] if g.message and g.status != "ok" else [])))
+        for col in ("student", "status", "flags / message", "next step"):
+            f.add_column(col, overflow="fold")
+        for r in rows:
+            f.add_row(r["who"], r["status"], r["what"], r["next"])
         out.print(f)
     if got.skipped:
         k = Table(title="files not graded")
-        k.add_column("file")
-        k.add_column("why")
+        k.add_column("file", overflow="fold")
+        k.add_column("why", overflow="fold")
         for sk in got.skipped:
             k.add_row(sk.name, sk.reason)
         out.print(k)

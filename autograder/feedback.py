@@ -177,11 +177,13 @@ def document(result: dict, ctx: Context | None = None) -> list[Block]:
             if ctx.question_overrides.get(qid) is not None:
                 score = ctx.question_overrides[qid]
                 shown += f" → {fmt(score)} (TA)"
-            full = max_score is not None and float(score or 0) >= float(max_score) - 1e-9
-            table.append((title, shown, "満点 / full marks" if full else
-                          "部分点 / partial" if float(score or 0) > 0 else "0 点 / no points"))
+            table.append((title, shown, _verdict(score, max_score)))
+            for part, p in _parts(q):                     # partial credit per function (e.g. mse/rmse/mae)
+                table.append((f"  └ {part}", f"{fmt(p.get('score'))} / {fmt(p.get('max_score'))}",
+                              _verdict(p.get("score"), p.get("max_score"))))
             # failed checks, and a passed check's note (partial credit) when points were lost
-            notes = [_clean(c.get("message")).strip() for c in q.get("checks") or [] if isinstance(c, dict)
+            notes = [_part_prefix(c) + _clean(c.get("message")).strip() for c in q.get("checks") or []
+                     if isinstance(c, dict) and str(c.get("message") or "").strip()
                      and (not c.get("passed") or (not graded_full and str(c.get("message")).strip() not in ("", "OK")))]
             if notes or not graded_full:
                 details.append(Block("h3", f"{title}: {shown}"))
@@ -216,6 +218,32 @@ def document(result: dict, ctx: Context | None = None) -> list[Block]:
     blocks.append(Block("p", "採点についての質問は TA に連絡してください。 / Questions about your grade: ask the TAs.",
                         priority=2))
     return blocks
+
+
+def _num(x) -> float:
+    try:
+        return float(x or 0)
+    except (TypeError, ValueError):
+        return 0.0
+
+
+def _verdict(score, max_score) -> str:
+    if max_score is not None and _num(score) >= _num(max_score) - 1e-9:
+        return "満点 / full marks"
+    return "部分点 / partial" if _num(score) > 0 else "0 点 / no points"
+
+
+def _parts(q: dict) -> list[tuple[str, dict]]:
+    """The question's parts ({name: {"score", "max_score"}}), when the grader reports them."""
+    parts = q.get("parts")
+    if not isinstance(parts, dict):
+        return []
+    return [(str(name), p) for name, p in parts.items() if isinstance(p, dict)]
+
+
+def _part_prefix(check: dict) -> str:
+    part = check.get("part")
+    return f"{_clean(part)}: " if isinstance(part, str) and part.strip() else ""
 
 
 def _cell_number(cell: dict) -> int | str:

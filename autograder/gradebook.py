@@ -62,6 +62,7 @@ import getpass
 import json
 import math
 import os
+import re
 import sqlite3
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
@@ -390,7 +391,7 @@ def record_result(conn, sha256: str, grader_version: str, result: dict, batch_id
 def clean_strings(obj, depth: int = 0):
     """``obj`` with every string (dict keys too) valid UTF-8; depth-limited (deeper parts become text)."""
     if isinstance(obj, str):
-        return obj.encode("utf-8", "replace").decode("utf-8") if _has_surrogate(obj) else obj
+        return _SURROGATE.sub("\ufffd", obj) if _has_surrogate(obj) else obj
     if depth > 60:
         return clean_strings(repr(obj)[:1000])
     if isinstance(obj, dict):
@@ -399,6 +400,9 @@ def clean_strings(obj, depth: int = 0):
     if isinstance(obj, (list, tuple)):
         return [clean_strings(v, depth + 1) for v in obj]
     return obj
+
+
+_SURROGATE = re.compile("[\ud800-\udfff]")
 
 
 def _has_surrogate(text: str) -> bool:
@@ -646,4 +650,88 @@ def refresh_grades(conn) -> list[Grade]:
                 (g.student_key, g.status, g.submission_id, g.sha256, int(g.late), g.graded_total, g.raw_total,
                  g.final_score, int(g.excused), g.max_total, json.dumps(g.questions, sort_keys=True),
                  json.dumps(g.flags, ensure_ascii=False), int(bool(g.overrides))))
+    return rows
+
+
+# --- for a TA: who needs a look, and what to do next --------------------------------------------------
+
+def label(g: Grade) -> str:
+    """How a person names a student: roster name and Canvas user id ("慶應 太郎 (1001)"), else the key."""
+    if g.user_id is not None:
+        return f"{g.name} ({g.user_id})" if g.name and g.name != g.user_id else str(g.user_id)
+    return g.student_key
+
+
+def counted(grades: list[Grade]) -> list[Grade]:
+    """The grades that are people: an anonymous file matched to a named student is that student's (it is
+    not counted a second time)."""
+    return [g for g in grades if not any(f.startswith("anonymous_matched_to") for f in g.flags)]
+
+
+NEXT_STEP = {
+    "invalid": "the file is not a readable notebook: ask the student for the .ipynb (Colab: File > Download > "
+               ".ipynb); the exported 0 stands until then",
+    "timeout": "read the feedback (which cell or call ran out of time); regrade with --force if the machine was "
+               "overloaded, else the score stands",
+    "crashed": "read the feedback (memory, os._exit); the points earned before the crash stand",
+    "sandbox_error": "a grader fault, not the student's: run batch again (it retries these); if it persists, "
+                     "grade by hand with override",
+    "ambiguous": "choose the notebook: batch ... --pick USER=ATTACHMENT_ID (ids in the flags)",
+    "no_notebook": "no .ipynb among the files: contact the student",
+    "rejected": "the notebook broke a size limit: look at it, grade by hand with override",
+    "pending": "not graded yet: run batch again",
+    "missing": "nothing submitted: excuse (override --excuse) or leave; export --missing zero writes 0",
+}
+FLAG_STEP = {
+    "not_in_roster": "not in the roster: check the roster (late enrolment?) before importing",
+    "anonymous_unmatched": "anonymous: batch the zip again after K-LMS shows names",
+    "not_a_canvas_name": "the file is not named the K-LMS way: not exported",
+    "other_notebooks": "several notebooks, the one named like the assignment was graded: check",
+    "other_files": "other files beside the notebook: check nothing is missing",
+    "same_file_as": "the same file as another student: look at both",
+    "override_predates_submission": "an override was decided on an earlier notebook: check it still holds",
+    "question_override_without_result": "a question override without a graded notebook has no effect",
+}
+
+
+def triage(grades: list[Grade], conn=None) -> list[dict]:
+    """Every student (and every doubtful file) that needs a TA: [{"who", "status", "what", "next"}].
+
+    Statuses other than ok, late submissions and every flag (the grader's own notes included); with
+    ``conn``, also the files whose names were doubtful (attributed to nobody)."""
+    rows = []
+    for g in counted(grades):
+        notes, steps = [], []
+        if g.status != "ok":
+            if g.message:
+                notes.append(" ".join(str(g.message).split())[:200])
+            if not g.excused:
+                steps.append(NEXT_STEP.get(g.status, "look at it"))
+            else:
+                steps.append("excused")
+        if g.late:
+            notes.append("late")
+            steps.append(f"LATE_POLICY={config.LATE_POLICY}")
+        notable = False
+        for f in g.flags:
+            kind = f.split(":", 1)[0]
+            if kind == "picked_by_ta":
+                continue
+            notable = True
+            notes.append(f)
+            step = None if kind == "ambiguous" else FLAG_STEP.get(kind, "look at it")
+            if step and step not in steps:
+                steps.append(step)
+        if g.status == "ok" and not g.late and not notable:
+            continue
+        if g.status == "missing" and g.excused and not g.flags:
+            continue
+        rows.append({"who": label(g), "status": g.status, "what": "; ".join(notes), "next": "; ".join(steps)})
+    if conn is not None:
+        for name, reason in conn.execute(
+                "SELECT name, reason FROM entries WHERE student_key IS NULL AND reason LIKE 'doubtful%' AND "
+                "batch_id=(SELECT max(id) FROM batches) ORDER BY name"):
+            rows.append({"who": "?", "status": "doubtful file", "what": f"{name}: {reason}",
+                         "next": "attributed to nobody: find whose it is, rename it the K-LMS way or grade by "
+                                 "hand with override"})
     return rows

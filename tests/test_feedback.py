@@ -224,3 +224,25 @@ def test_missing_gradebook_is_an_error(tmp_path, capsys):
 def test_question_titles_cover_the_config():
     assert set(feedback.QUESTION_TITLES) == set(grader_config.QUESTIONS)
     assert json.dumps(feedback.STATUS_TEXT, ensure_ascii=False)
+
+
+def test_parts_are_shown_when_present_and_absence_is_fine():
+    """A question may report partial credit per function: each part's score is shown in every form."""
+    res = result_with()
+    q = res["questions"]["metrics"]
+    q["score"] = 6.0
+    q["parts"] = {"mse": {"score": 3.0, "max_score": 3.0}, "rmse": {"score": 0.0, "max_score": 3.0},
+                  "mae": {"score": 3.0, "max_score": 4.0}}
+    q["checks"] = [{"name": "rmse value", "passed": False, "message": "rmse is not the square root of mse",
+                    "part": "rmse"}]
+    for form, text in all_forms(res).items():
+        assert "mse" in text and "rmse" in text, form
+        plain = html.unescape(re.sub(r"<[^>]+>", " ", text)).replace("\\", "")
+        assert re.search(r"rmse\W+0 / 3", plain), form
+        assert re.search(r"mae\W+3 / 4", plain), form
+        assert "rmse: rmse is not the square root of mse" in plain, form
+    # without parts (and with odd values) nothing breaks and no part row appears
+    q.pop("parts")
+    assert "└" not in feedback.plain_text(res)
+    q["parts"] = "not a dict"
+    assert "└" not in feedback.markdown(res)
