@@ -191,6 +191,12 @@ def _flags(cells: list[dict], facts: dict) -> list[dict]:
         flags.append({"kind": "missing_package", "message":
                       f"採点環境には {package} がありません。TA が確認します / the grader does not have the package "
                       f"{package}; a TA will look at this notebook"})
+    if any(COMPILER.search(str(c["error"].get("traceback", "")) + str(c["error"].get("evalue", "")))
+           for c in cells if c.get("error")):
+        flags.append({"kind": "unsupported", "message":
+                      "torch.compile は採点環境では使えません (一時ファイルの大きさの制限)。使わずに学習してください / "
+                      "torch.compile is not supported by the grader (its temporary files exceed the sandbox's file "
+                      "size limit): train without it"})
     rebound = [n for n in facts.get("rebound", []) if isinstance(n, str) and n in GRADED_NAMES]
     if rebound:
         flags.append({"kind": "rebound", "message":
@@ -200,6 +206,7 @@ def _flags(cells: list[dict], facts: dict) -> list[dict]:
 
 
 MISSING_MODULE = re.compile(r"No module named '([A-Za-z0-9_.]+)'")
+COMPILER = re.compile(r"torch[./]_(?:dynamo|inductor)|BackendCompilerFailed|InductorError")
 
 
 def _notebook_facts(session) -> dict:

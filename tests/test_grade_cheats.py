@@ -796,8 +796,8 @@ SHORT_CALLS = {"call_timeout_s": 5}                          # hangs in graded f
 SHORT_LIMITS = {"call_timeout_s": 5, "cell_timeout_s": 10}    # ... and in the cells that call them
 # name -> (builder, targeted questions, honest questions, statuses allowed, grading options)
 CHEATS = {
-    "mnist_lookup_over_trained_model": (mnist_lookup_over_trained_model, (), nv.ALL_QUESTIONS, ("ok",), {}),
-    "mnist_lookup_only": (mnist_lookup_only, ("mlp",), NUMPY, ("ok",), {}),
+    "mnist_lookup_over_trained_model": (mnist_lookup_over_trained_model, (), NUMPY, ("ok",), {}),
+    "mnist_lookup_only": (mnist_lookup_only, (), NUMPY, ("ok",), {}),   # its accuracy part: test_the_lookup_gains_nothing
     "partial_frame": (partial_frame, ("metrics",), BEFORE_METRICS, ("timeout", "crashed"),
                       {"limits": SHORT_LIMITS, "timeout": 150}),
     "fork_bomb": (fork_bomb, ("metrics",), BEFORE_METRICS, ("timeout", "crashed"),
@@ -920,16 +920,21 @@ def test_no_sandbox_process_outlives_its_grade(attack_run, grader):
     assert not leftovers(), leftovers()
 
 
-def test_the_lookup_gains_nothing_on_the_hidden_images(results, solution_result):
+def test_the_lookup_gains_nothing(results):
     """The lookup works on every image the sandbox has (its cell asserts 100 % on the visible test half and
-    ran without error), yet on the hidden half the model over it scores exactly what the trained model
-    scores, and the lookup alone scores about what always answering 0 scores."""
+    ran without error), yet the accuracy part scores 0: over the trained MLP, the model's own output is not
+    what its MLP weights compute (the grader's forward pass decides); alone, it has no MLP weights at all.
+    The hidden half never enters the sandbox. The other parts of the question keep their points."""
     over = results["mnist_lookup_over_trained_model"]
-    assert all(c["status"] == "ok" for c in over["cells"]), [c for c in over["cells"] if c["status"] != "ok"]
-    assert over["measurements"]["mnist_accuracy"] == solution_result["measurements"]["mnist_accuracy"]
     alone = results["mnist_lookup_only"]
-    assert [c for c in alone["cells"] if c["status"] != "ok"] == [], alone["cells"]
-    assert alone["measurements"]["mnist_accuracy"] < 0.2, alone["measurements"]
+    for r, why in ((over, "一致しません"), (alone, "784-256-128-10 の MLP")):
+        assert all(c["status"] == "ok" for c in r["cells"]), [c for c in r["cells"] if c["status"] != "ok"]
+        mlp = r["questions"]["mlp"]
+        assert mlp["parts"]["accuracy"]["score"] == 0.0, mlp
+        assert "mnist_accuracy" not in r["measurements"], r["measurements"]
+        assert any(why in c["message"] for c in mlp["checks"] if c["part"] == "accuracy"), mlp["checks"]
+    for part in ("get_device", "MLP", "evaluate", "train_one_epoch"):
+        assert over["questions"]["mlp"]["parts"][part]["score"] > 0, over["questions"]["mlp"]
 
 
 def test_the_public_value_cheat_passes_the_public_self_checks():

@@ -1,12 +1,13 @@
-"""Common mistakes each cost exactly their question's points, with a message that names the mistake.
+"""Common mistakes each cost exactly their part's points (the graded function's share of its question,
+grader_config.PARTS), with a message that names the mistake.
 
 A notebook here carries several mistakes, each in a different question, and leaves the other questions as
-in the solution: a mistake must zero its own question and nothing else. The helpers a question calls
+in the solution: a mistake must zero its own part and nothing else. The helpers a question calls
 (gd_step calls gradient, train_sgd calls minibatch_indices, gd_step and loss) are wrong in the same notebook
 as the intact question that calls them, so each notebook also shows that a wrong helper does not leak into
 its caller's question. The two mlp mistakes run the real MNIST training (the accuracy part must pass).
 
-For every mistake: its question scores 0, a failing check's message carries the mistake's hint, and no
+For every mistake: its part scores 0, a failing check's message carries the mistake's hint, and no
 message shows a hidden input or expected value (no number beyond the small ones the hints themselves use).
 """
 from __future__ import annotations
@@ -98,12 +99,24 @@ def results(grader):
     return grader.many({n: (lambda n=n: build(n)) for n in order})
 
 
+def part_of(question: str, name: str) -> str:
+    """The part of ``question`` that grades ``name`` (grader_config.PARTS; the question when it is whole)."""
+    from autograder.grade import config
+
+    parts = config().PARTS.get(question, {})
+    return name if name in parts else question
+
+
 @pytest.mark.parametrize("mistake", list(MISTAKES))
-def test_mistake_costs_its_question_with_a_hint(results, mistake):
+def test_mistake_costs_its_part_with_a_hint(results, mistake):
+    """The mistake's part (the graded function) scores 0; the question's other parts keep their points."""
     notebook, question, name, _, hint = MISTAKES[mistake]
     r = results[notebook]
     assert r["status"] == "ok", r["message"]
-    assert r["questions"][question]["score"] == 0.0, (mistake, nv.scores(r))
+    scored = r["questions"][question]
+    part = part_of(question, name)
+    assert scored["parts"][part]["score"] == 0.0, (mistake, scored["parts"])
+    assert scored["score"] == scored["max_score"] - scored["parts"][part]["max_score"], (mistake, scored["parts"])
     messages = nv.failed_messages(r, question)
     assert any(hint in m for m in messages), (mistake, hint, messages)
     for m in messages:
