@@ -5,11 +5,22 @@ recorded as crashed/timed out and a fresh child runs the notebook again without 
 never costs the cells after it). If it dies or hangs during a call, that call fails and the next call
 starts a fresh child. Nothing the child sends is trusted: messages are size-capped JSON, decoded into
 plain numbers, strings, lists and numeric arrays (``protocol.decode``) and validated by the caller.
+
+The parent never waits on the child without a deadline: reads and writes alike (the pipe to the child is
+non-blocking; a child that stops reading is killed and its call is a timeout). Every deadline comes from
+the parent's own clock: one budget for the whole submission (``submission_budget_s``), the notebook's and
+each cell's and call's limits. The child's ``cell_start``/``cell`` frames only say which cell to blame; a
+frame for a cell that already started, one out of order, or a ``cell_start`` while a cell runs moves no
+deadline. Set-up success is read from a status pipe that only the jail writes (see jail.py), never from
+what the child prints or its exit status. Each child runs in a cgroup of its own (cgroups.py) where the
+machine allows it.
 """
 from __future__ import annotations
 
 import json
+import math
 import os
+import select
 import secrets
 import shutil
 import signal
@@ -21,16 +32,21 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from . import cgroups, seccomp
 from .child import protocol
 
 HERE = Path(__file__).resolve().parent
 HOME = "/home/student"
 UID_BASE = 200_000
-SANDBOX_SETUP_FAILED = 121
+SETUP_TIMEOUT_S = 60      # the jail's set-up (no student code runs yet); past it the machine is at fault
+GAP_S = 30                # from a cell's record to the next cell_start or "ready": the harness's own work
+WRITE_CHUNK = 1 << 16
 
 
-class SandboxUnavailable(RuntimeError):
-    """The sandbox could not be set up on this machine (no namespaces, say). No student code ran."""
+class SandboxUnavailable(BaseException):
+    """The sandbox could not be set up on this machine (no namespaces, say); no student code ran in the
+    child that failed. A BaseException, so that no ``except Exception`` between a hidden test and
+    grade_notebook turns the machine's fault into the student's zero (grade_notebook catches it)."""
 
 
 @dataclass
@@ -59,6 +75,9 @@ class _Child:
     from_child: int
     output: list = field(default_factory=list)
     reader: protocol.FrameReader | None = None
+    cgroup: cgroups.Cgroup | None = None
+    oom_seen: int = 0           # the cgroup's OOM kills already blamed on a cell or call
+    seccomp: str = "off"
 
 
 def _grader_dir() -> Path:
@@ -66,16 +85,29 @@ def _grader_dir() -> Path:
     return HERE / "child"  # harness.py, protocol.py, stubs/: nothing secret
 
 
+def _cgroup_limits(limits: dict) -> dict:
+    """What a sandbox's cgroup gets: ``cpu_cores`` CPUs, ``sandbox_memory_bytes`` for all its processes and
+    tmpfs pages together, and ``processes`` tasks (plus the jail's own, which runs as root)."""
+    return {"cgroups": limits.get("cgroups", True), "cpu_cores": float(limits.get("cpu_cores", 1.0)),
+            "sandbox_memory_bytes": int(limits.get("sandbox_memory_bytes", limits["memory_bytes"] + 2**30)),
+            "sandbox_tasks": int(limits["processes"]) + 1}
+
+
 def sandbox_description(limits: dict) -> dict:
     return {
         "isolation": "namespaces: mount (pivot_root into a minimal read-only view), network (no interfaces), "
-                     "pid, ipc, uts" + ("" if os.geteuid() == 0 else ", user"),
+                     "pid, ipc, uts, cgroup" + ("" if os.geteuid() == 0 else ", user"),
         "uid": "a uid of its own per sandbox" if os.geteuid() == 0 else "unprivileged uid via user namespace",
         "network": False,
         "visible": ["the OS and Python installation (read-only)", "the submission", "co2.csv",
                     "MNIST train set and the visible half of the test set (read-only)"],
         "limits": {k: limits[k] for k in ("memory_bytes", "cpu_seconds", "file_bytes", "processes",
-                                          "open_files", "cell_timeout_s", "call_timeout_s")},
+                                          "open_files", "cell_timeout_s", "call_timeout_s",
+                                          "submission_budget_s", "sandbox_memory_bytes", "cpu_cores")
+                   if k in limits},
+        # "v1: cpu, memory, pids (...)" / "v2: ..." or "unavailable: <why>; per-process rlimits only"
+        "cgroups": cgroups.status(_cgroup_limits(limits)),
+        "seccomp": seccomp.describe(),
     }
 
 
@@ -93,7 +125,11 @@ class Session:
         self.records: dict[int, CellRecord] = {}
         self.defined: list[str] = []
         self.restarts = 0
+        self.spawns = 0
         self.child: _Child | None = None
+        self.cgroup_note = ""           # why the last child ran without a cgroup ("" when it had one)
+        self.budget_s = float(limits.get("submission_budget_s") or math.inf)
+        self.budget_deadline = time.monotonic() + self.budget_s   # one clock for the whole submission
         self.workdir = Path(tempfile.mkdtemp(prefix="autograder-"))
         os.chmod(self.workdir, 0o700)
 
@@ -107,6 +143,12 @@ class Session:
     def close(self):
         self._kill()
         shutil.rmtree(self.workdir, ignore_errors=True)
+
+    def budget_left(self) -> float:
+        return self.budget_deadline - time.monotonic()
+
+    def _budget_message(self) -> str:
+        return f"not run: the submission's time budget ({self.budget_s:.0f} s for all its cells and calls) was used up"
 
     def _kill(self):
         child, self.child = self.child, None
@@ -123,12 +165,31 @@ class Session:
             except ProcessLookupError:
                 pass
         child.proc.wait()
+        if child.cgroup is not None:
+            child.cgroup.remove()
 
     def _spawn(self) -> _Child:
+        """A fresh jailed child, ready for its setup message. Raises SandboxUnavailable when the jail did
+        not report ready on its status pipe (nothing of the student's ran), ``_BudgetSpent`` when the
+        submission's budget ended first."""
+        if self.budget_left() <= 0:
+            raise _BudgetSpent()
         parent_in, child_out = os.pipe()
         child_in, parent_out = os.pipe()
-        staging = self.workdir / f"root{self.restarts}"
+        status_in, status_out = os.pipe()
+        token = secrets.token_hex(16)
+        staging = self.workdir / f"root{self.spawns}"
+        self.spawns += 1
         staging.mkdir()
+        group = None
+        try:
+            group = cgroups.Cgroup.create(_cgroup_limits(self.limits))
+            self.cgroup_note = ""
+        except cgroups.CgroupsUnavailable as exc:
+            self.cgroup_note = str(exc.strerror or exc)
+        jail_limits = dict(self.limits)
+        if group is not None:  # the cgroup counts the sandbox's tasks; the per-uid rlimit is only a backstop
+            jail_limits["processes"] = int(self.limits["processes"]) * 4
         python = Path(sys.executable)
         prefixes = sorted({sys.prefix, sys.base_prefix, sys.exec_prefix, sys.base_exec_prefix})
         config = {
@@ -142,9 +203,11 @@ class Session:
             "staging": str(staging),
             "tmpfs_bytes": self.limits["tmpfs_bytes"],
             "uid_base": UID_BASE,
-            "limits": self.limits,
+            "limits": jail_limits,
             "fd_in": child_in,
             "fd_out": child_out,
+            "fd_status": status_out,
+            "token": token,
             "argv": [str(python), "-I", "-X", "utf8", "/grader/harness.py"],
             "env": {
                 "PATH": f"{python.parent}:/usr/local/bin:/usr/bin:/bin", "HOME": HOME, "USER": "student",
@@ -154,17 +217,72 @@ class Session:
                 "CUBLAS_WORKSPACE_CONFIG": ":4096:8",
             },
         }
-        proc = subprocess.Popen(
-            [sys.executable, "-I", "-S", str(HERE / "jail.py"), json.dumps(config)],
-            pass_fds=(child_in, child_out), stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
-            stderr=subprocess.STDOUT, start_new_session=True, close_fds=True,
-            env={"PATH": "/usr/bin:/bin"},  # nothing of the grader's environment (tokens, secrets) goes in
-        )
-        os.close(child_in)
-        os.close(child_out)
-        child = _Child(proc, parent_out, parent_in, reader=protocol.FrameReader(parent_in, self.limits["message_bytes"]))
+        label = str(self.files.get("submission.ipynb", self.workdir))  # for a TA's `ps`; hidden inside
+        try:
+            proc = subprocess.Popen(
+                [sys.executable, "-I", "-S", str(HERE / "jail.py"), "--for", label],
+                pass_fds=(child_in, child_out, status_out), stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                stderr=subprocess.STDOUT, start_new_session=True, close_fds=True,
+                env={"PATH": "/usr/bin:/bin"},  # nothing of the grader's environment (tokens, secrets) goes in
+            )
+        except OSError as exc:
+            for fd in (parent_in, child_out, child_in, parent_out, status_in, status_out):
+                os.close(fd)
+            if group is not None:
+                group.remove()
+            raise SandboxUnavailable(f"the jail could not be started: {exc}") from None
+        for fd in (child_in, child_out, status_out):
+            os.close(fd)
+        os.set_blocking(parent_out, False)
+        child = _Child(proc, parent_out, parent_in,
+                       reader=protocol.FrameReader(parent_in, self.limits["message_bytes"]), cgroup=group)
+        self.child = child
         threading.Thread(target=self._drain, args=(proc.stdout, child.output), daemon=True).start()
+        try:
+            if group is not None:
+                try:
+                    group.add(proc.pid)   # before the jail has its configuration: before anything else runs
+                except OSError as exc:
+                    raise SandboxUnavailable(f"the sandbox could not be put in its cgroup: {exc}") from None
+                child.oom_seen = group.oom_kills()
+            try:
+                proc.stdin.write(json.dumps(config).encode("utf-8"))
+                proc.stdin.close()
+            except OSError:
+                pass  # the jail died: its status pipe says why
+            child.seccomp = self._await_ready(status_in, token)
+        except BaseException:
+            self._kill()
+            raise
+        finally:
+            os.close(status_in)
         return child
+
+    def _await_ready(self, fd: int, token: str) -> str:
+        """Read the jail's status pipe to its end: ``ready <token> seccomp=...`` and nothing else means the
+        harness was exec'd. Anything else is the machine's fault (no student code has run)."""
+        deadline = min(time.monotonic() + SETUP_TIMEOUT_S, self.budget_deadline)
+        data = b""
+        poller = select.poll()
+        poller.register(fd, select.POLLIN)
+        while True:
+            remaining = deadline - time.monotonic()
+            if remaining <= 0:
+                if self.budget_left() <= 0:
+                    raise _BudgetSpent()
+                raise SandboxUnavailable(f"the sandbox did not finish setting up within {SETUP_TIMEOUT_S} s")
+            if poller.poll(min(remaining, 1.0) * 1000):
+                chunk = os.read(fd, 4096)
+                if not chunk:
+                    break
+                data += chunk[: max(0, 8192 - len(data))]
+        lines = data.decode("utf-8", "replace").splitlines()
+        fields = lines[0].split() if len(lines) == 1 else []
+        if len(fields) >= 2 and fields[0] == "ready" and secrets.compare_digest(fields[1], token):
+            return next((f.split("=", 1)[1] for f in fields[2:] if f.startswith("seccomp=")), "off")
+        self.child.proc.wait()
+        reason = "; ".join(line for line in lines if not line.startswith("ready ")).strip()
+        raise SandboxUnavailable(reason or f"the jail ended (status {self.child.proc.returncode}) before it was ready")
 
     def _drain(self, stream, sink: list):
         kept = 0
@@ -172,6 +290,33 @@ class Session:
             if kept < self.limits["output_bytes"]:
                 sink.append(chunk[: self.limits["output_bytes"] - kept])
                 kept += len(sink[-1])
+
+    def _send(self, message: dict, deadline: float) -> str:
+        """Write one frame to the child before ``deadline``: "ok", "timeout" (it stopped reading) or
+        "closed" (it is gone). Never blocks past the deadline."""
+        data = json.dumps(message, separators=(",", ":"), allow_nan=False).encode("utf-8")
+        view = memoryview(protocol.HEADER.pack(len(data)) + data)
+        fd = self.child.to_child
+        poller = select.poll()
+        poller.register(fd, select.POLLOUT)
+        while view:
+            remaining = deadline - time.monotonic()
+            if remaining <= 0:
+                return "timeout"
+            events = poller.poll(min(remaining, 1.0) * 1000)
+            if not events:
+                continue
+            if events[0][1] & (select.POLLERR | select.POLLHUP | select.POLLNVAL) and \
+                    not events[0][1] & select.POLLOUT:
+                return "closed"
+            try:
+                written = os.write(fd, view[:WRITE_CHUNK])
+            except BlockingIOError:
+                continue
+            except OSError:
+                return "closed"
+            view = view[written:]
+        return "ok"
 
     def _recv(self, deadline: float) -> dict | None:
         """The next message; None when the child is still running past ``deadline`` (hung);
@@ -186,74 +331,106 @@ class Session:
             return {"type": "eof"}
         return message
 
-    def _setup_failure(self) -> str | None:
-        self.child.proc.wait(timeout=5)
-        text = b"".join(self.child.output).decode("utf-8", "replace")
-        if self.child.proc.returncode == SANDBOX_SETUP_FAILED and "SANDBOX-SETUP-FAILED" in text:
-            return text.strip().splitlines()[-1]
-        return None
+    def _new_oom_kills(self) -> int:
+        """OOM kills in the child's cgroup not yet blamed on anything (and now blamed)."""
+        group = self.child.cgroup if self.child else None
+        if group is None:
+            return 0
+        count = group.oom_kills()
+        new, self.child.oom_seen = count - self.child.oom_seen, count
+        return max(0, new)
+
+    def _memory_message(self) -> str:
+        gib = _cgroup_limits(self.limits)["sandbox_memory_bytes"] / 2**30
+        return (f"the sandbox's memory limit ({gib:g} GiB for all its processes together, files in /tmp "
+                f"included) was reached and the kernel stopped a process (out of memory)")
 
     # -- the notebook ------------------------------------------------------------------------------------------
     def run_notebook(self) -> list[CellRecord]:
         """Run every cell (in a fresh child, again without a cell that killed or hung the last one)."""
         while True:
             self._kill()
-            self.child = self._spawn()
+            try:
+                self.child = self._spawn()
+            except _BudgetSpent:
+                self.defined = []
+                return self.cell_records()
             setup = {"cells": self.cells, "skip": sorted(self.skip), "seed": self.seed,
                      "threads": self.threads, "graded_names": self.graded_names,
                      "cell_timeout_s": self.limits["cell_timeout_s"],
                      "notebook_timeout_s": self.limits["notebook_timeout_s"],
                      "output_bytes": self.limits["output_bytes"]}
-            try:
-                protocol.send(self.child.to_child, setup)
-            except OSError:
-                pass
             started = time.monotonic()
-            current, current_start = None, started
-            notebook_deadline = started + self.limits["notebook_timeout_s"] + 30
-            while True:
-                cell_deadline = (current_start + self.limits["cell_timeout_s"] + 5) if current is not None \
-                    else notebook_deadline
-                message = self._recv(min(cell_deadline, notebook_deadline))
-                if message is None or message.get("type") in ("eof", "protocol_error"):
-                    timed_out = message is None
+            # fixed now, from our own clock: nothing the child sends moves these
+            notebook_deadline = min(started + self.limits["notebook_timeout_s"] + 30, self.budget_deadline)
+            cell_limit = self.limits["cell_timeout_s"] + 5
+            last_started, current, current_start = -1, None, started
+            deadline = notebook_deadline
+            outcome = "eof" if self._send(setup, notebook_deadline) != "ok" else None
+            while outcome is None:
+                message = self._recv(deadline)
+                if message is None:
+                    outcome = "timeout"
                     break
                 kind = message.get("type")
+                if kind in ("eof", "protocol_error"):
+                    outcome = kind
+                    break
                 if kind == "cell_start":
-                    current, current_start = _as_index(message.get("index"), len(self.cells)), time.monotonic()
+                    index = _as_index(message.get("index"), len(self.cells))
+                    if index is None or current is not None or index <= last_started or index in self.skip:
+                        continue  # forged or out of order: blames nothing, moves nothing
+                    last_started, current, current_start = index, index, time.monotonic()
+                    deadline = min(current_start + cell_limit, notebook_deadline)
                 elif kind == "cell":
                     index = _as_index(message.get("index"), len(self.cells))
-                    if index is not None:
-                        self.records[index] = _cell_record(index, message, time.monotonic() - current_start)
+                    if index is None or index != current:
+                        continue  # only the running cell's record counts, once
+                    record = _cell_record(index, message, time.monotonic() - current_start)
+                    if self._new_oom_kills():
+                        record = self._memory_record(index, record.duration_s)
+                    self.records[index] = record
                     current = None
+                    deadline = min(time.monotonic() + GAP_S, notebook_deadline)
                 elif kind == "ready":
                     defined = message.get("defined")
                     self.defined = [n for n in defined if n in self.graded_names] if isinstance(defined, list) else []
                     return self.cell_records()
-            # the child died, hung or broke the protocol
-            if self.restarts == 0 and current is None and not self.records:
-                failure = self._setup_failure()
-                if failure:
-                    self._kill()
-                    raise SandboxUnavailable(failure)
-            if current is None:  # died between cells (or before the first): nothing to skip
+            # the child died, hung or broke the protocol: blame the running cell, or the last one that
+            # started (its record may have been forged); before any cell there is nothing to skip
+            blamed = current if current is not None else (last_started if last_started >= 0 else None)
+            budget_out = outcome == "timeout" and self.budget_left() <= 0
+            if blamed is None:
                 self._kill()
                 self.defined = []
                 return self.cell_records()
-            self.records[current] = CellRecord(
-                current, "timeout" if timed_out else "crashed", round(time.monotonic() - current_start, 3),
-                {"ename": "Timeout" if timed_out else "Crashed",
-                 "evalue": "the cell ran past its time limit and was stopped" if timed_out else
-                 "the Python process running the notebook died in this cell (os._exit, a crash, or the "
-                 "memory limit)", "traceback": ""})
-            self.skip.add(current)
-            # cells that already timed out are not worth their time limit again in the fresh child
-            self.skip.update(i for i, r in self.records.items() if r.status == "timeout")
+            seconds = round(time.monotonic() - current_start, 3)
+            if budget_out:
+                self.records[blamed] = CellRecord(blamed, "timeout", seconds, {
+                    "ename": "Timeout", "evalue": f"stopped: the submission's time budget ({self.budget_s:.0f} s) "
+                                                  "ran out", "traceback": ""})
+            elif outcome != "timeout" and self._new_oom_kills():
+                self.records[blamed] = self._memory_record(blamed, seconds)
+            else:
+                timed_out = outcome == "timeout"
+                self.records[blamed] = CellRecord(
+                    blamed, "timeout" if timed_out else "crashed", seconds,
+                    {"ename": "Timeout" if timed_out else "Crashed",
+                     "evalue": "the cell ran past its time limit and was stopped" if timed_out else
+                     "the Python process running the notebook died in this cell (os._exit, a crash, or the "
+                     "memory limit)", "traceback": ""})
+            self._kill()
+            self.skip.add(blamed)
+            # cells that already timed out or crashed are not worth their time again in the fresh child
+            self.skip.update(i for i, r in self.records.items() if r.status in ("timeout", "crashed"))
             self.restarts += 1
-            if self.restarts > self.limits["restarts"]:
-                self._kill()
+            if budget_out or self.restarts > self.limits["restarts"] or self.budget_left() <= 0:
                 self.defined = []
                 return self.cell_records()
+
+    def _memory_record(self, index: int, seconds: float) -> CellRecord:
+        return CellRecord(index, "crashed", seconds, {"ename": "MemoryLimit", "evalue": self._memory_message(),
+                                                      "traceback": ""})
 
     def cell_records(self) -> list[CellRecord]:
         out = []
@@ -264,7 +441,7 @@ class Session:
     def _ensure_child(self) -> bool:
         if self.child is not None and self.child.proc.poll() is None:
             return True
-        if self.restarts >= self.limits["restarts"] + 2:
+        if self.restarts >= self.limits["restarts"] + 2 or self.budget_left() <= 0:
             return False
         self.restarts += 1
         saved = dict(self.records)
@@ -288,38 +465,58 @@ class Session:
 
     def _request(self, request: dict, oracles: dict, timeout: float | None) -> CallResult:
         timeout = float(timeout or self.limits["call_timeout_s"])
+        if self.budget_left() <= 0:
+            self._kill()
+            return CallResult(False, status="timeout", message=self._budget_message())
         if not self._ensure_child():
+            if self.budget_left() <= 0:
+                return CallResult(False, status="timeout", message=self._budget_message())
             return CallResult(False, status="crashed", message="the notebook could not be run")
         request["id"] = secrets.token_hex(8)
         request["timeout"] = timeout
-        try:
-            protocol.send(self.child.to_child, request)
-        except OSError:
-            self._kill()
-            return CallResult(False, status="crashed", message="the notebook's process had died")
         sent_at = time.monotonic()
-        deadline = sent_at + timeout + 5
+        deadline = min(sent_at + timeout + 5, self.budget_deadline)
+
+        def hung():
+            self._kill()
+            if self.budget_left() <= 0:
+                return CallResult(False, status="timeout", seconds=round(time.monotonic() - sent_at, 4),
+                                  message=f"did not finish: the submission's time budget ({self.budget_s:.0f} s) "
+                                          "ran out")
+            return CallResult(False, status="timeout", seconds=timeout,
+                              message=f"did not finish within {timeout:.0f} s")
+
+        def died():
+            memory = self._new_oom_kills()
+            self._kill()
+            if memory:
+                return CallResult(False, status="crashed", message=f"the Python process died during the call: "
+                                                                   f"{self._memory_message()}")
+            return CallResult(False, status="crashed", message="the Python process died during the call")
+
+        sent = self._send(request, deadline)
+        if sent != "ok":
+            return hung() if sent == "timeout" else died()
         while True:
             message = self._recv(deadline)
-            if message is None or message.get("type") == "eof":
-                hung = message is None
-                self._kill()
-                if hung:
-                    return CallResult(False, status="timeout", seconds=timeout,
-                                      message=f"did not finish within {timeout:.0f} s")
-                return CallResult(False, status="crashed", message="the Python process died during the call")
+            if message is None:
+                return hung()
+            if message.get("type") == "eof":
+                return died()
             if message.get("type") == "protocol_error":
                 self._kill()
                 return CallResult(False, status="protocol", message="the sandbox sent a malformed message")
-            if message.get("type") == "cell":  # late cell records (a forged early "ready"): keep them
+            if message.get("type") == "cell":  # late cell records (a forged early "ready"): keep new ones
                 index = _as_index(message.get("index"), len(self.cells))
-                if index is not None:
+                if index is not None and index not in self.records:
                     self.records[index] = _cell_record(index, message)
                 continue
             if message.get("id") != request["id"] or message.get("type") not in ("oracle", "result"):
                 continue  # stale or forged: only the answer to this request's nonce counts
             if message.get("type") == "oracle":
-                self._answer_oracle(message, oracles)
+                sent = self._answer_oracle(message, oracles, deadline)
+                if sent != "ok":  # it asked and stopped reading (or died): the call is over
+                    return hung() if sent == "timeout" else died()
                 continue
             seconds = round(time.monotonic() - sent_at, 4)  # measured here: the child's word is not taken
             if message.get("ok") is True:
@@ -337,7 +534,7 @@ class Session:
             return CallResult(False, status=status, message=f"{ename}: {evalue}",
                               traceback=str(error.get("traceback", ""))[-4000:], seconds=seconds)
 
-    def _answer_oracle(self, message: dict, oracles: dict):
+    def _answer_oracle(self, message: dict, oracles: dict, deadline: float) -> str:
         name = message.get("name")
         reply: dict = {"type": "oracle_result"}
         fn = oracles.get(name) if isinstance(name, str) else None
@@ -352,10 +549,11 @@ class Session:
                     reply["rng_state"] = rng_state
             except Exception as exc:  # a bad argument from the student's code: the call fails, we do not
                 reply.update(ok=False, error=f"{type(exc).__name__}: {exc}")
-        try:
-            protocol.send(self.child.to_child, reply)
-        except OSError:
-            pass
+        return self._send(reply, deadline)
+
+
+class _BudgetSpent(Exception):
+    """The submission's time budget ended before a child could be started."""
 
 
 def _as_index(value, n):
