@@ -70,6 +70,15 @@ LIMITS = {
     "output_bytes": 64 * 1024,    # stdout/stderr kept per cell
     "message_bytes": 16 * 1024**2,# largest message the parent accepts from the child
     "restarts": 3,                # fresh children after a crash or hang before giving up
+    # one wall-clock budget for everything a submission costs (cells, restarts, hidden tests' calls); after it,
+    # what was recorded is scored and every later call is a timeout. The full solution grades in about 25 s
+    # on the build machine (README, "Measured"); this is notebook_timeout_s plus 300 s for the hidden tests.
+    "submission_budget_s": 1200,
+    # each sandbox's cgroup (where the machine allows one; see autograder/sandbox/README.md):
+    "cpu_cores": 1.0,             # CPU quota per sandbox; batch runs one worker per core by default
+    "sandbox_memory_bytes": 5 * 1024**3,  # all processes and tmpfs files of one sandbox together
+                                  # (above memory_bytes, so that one process meets its own MemoryError first)
+    "cgroups": True,              # False: per-process rlimits only (as where cgroups are unavailable)
 }
 
 # --- late policy (applied by batch from Canvas's LATE marker) --------------------------------------------
