@@ -13,8 +13,10 @@ The master ``source/lec03/lec03.ipynb`` holds the solutions between nbgrader's `
   without torch.
 
 Numbers the notebook states (``{{FULL_ACCURACY}}``, ``{{CELL_TIMEOUT_S}}``, ``{{POINTS:sgd}}`` ...) come from
-``grader_config.py`` at build time. The first code cell gets the public tests and ``co2.csv`` embedded
-(each with its sha256): on Colab, where only the notebook is opened, that cell writes them to disk, because
+``grader_config.py`` at build time, and so does the rubric (``{{RUBRIC:metrics}}`` under a question's
+heading, ``{{RUBRIC_TABLE}}`` for all questions: ``POINTS`` and ``PARTS``). ``{{PACKAGES}}`` and
+``{{VERSION:torch}}`` name the packages the grader offers, with their pins in ``requirements.txt``. The first code cell gets the public tests and ``co2.csv`` embedded
+(each with its sha256, UTF-8): on Colab, where only the notebook is opened, that cell writes them to disk, because
 otter refuses tests kept in notebook metadata there. The output is a pure function of the inputs: sorted
 JSON keys, fixed cell ids, no timestamps; ``--check`` reports files that a build would change.
 """
@@ -24,10 +26,8 @@ import ast
 import copy
 import hashlib
 import importlib.util
-import io
 import re
 import sys
-import tokenize
 from pathlib import Path
 
 import nbformat
@@ -45,6 +45,15 @@ NUMPY_API = ("fit_normal_equation", "predict", "loss", "gradient", "gd_step", "m
              "train_sgd", "mse", "rmse", "mae")
 EMBED_LINE = "_FILES = {}  # {{EMBEDDED_FILES}}"
 TESTS_SUBDIR = "tests"
+# the packages a submission may import besides the standard library: the grader's sandbox has them (pinned
+# in requirements.txt; the notebook lists them)
+GRADER_PACKAGES = ("numpy", "matplotlib", "torch", "torchvision", "tqdm", "pandas", "scipy", "scikit-learn",
+                   "seaborn")
+REQUIREMENTS = layout.ROOT / "requirements.txt"
+# how the rubric names a part that is not a function
+PART_LABELS = {"accuracy": ("学習済み `model` の正解率", "accuracy of the trained `model`")}
+QUESTION_NUMBERS = {"normal_equation": 1, "loss": 2, "gradient": 3, "gd_step": 4, "minibatches": 5, "sgd": 6,
+                    "metrics": 7, "mlp": 8}
 PLACEHOLDER = re.compile(r"\{\{([A-Z_]+)(?::([a-z_0-9]+))?\}\}")
 # what generated notebooks keep: cell metadata keys, and the notebook metadata (Colab opens it with a GPU)
 CELL_METADATA_KEYS = frozenset({"nbgrader", "tags", "cellView", "jupyter", "deletable", "editable"})
@@ -80,6 +89,55 @@ def _percent(fraction: float) -> str:
     return f"{100 * fraction:.10g}%"
 
 
+def pinned_versions() -> dict[str, str]:
+    """package -> version, from the ``name==version`` lines of requirements.txt."""
+    pins = {}
+    for line in REQUIREMENTS.read_text(encoding="utf-8").splitlines():
+        line = line.split("#", 1)[0].strip()
+        if "==" in line:
+            package, version = (part.strip() for part in line.split("==", 1))
+            pins[package.lower()] = version
+    return pins
+
+
+def _parts(cfg, question: str) -> dict[str, float]:
+    parts = dict(getattr(cfg, "PARTS", {}).get(question) or {})
+    if parts and abs(sum(parts.values()) - cfg.POINTS[question]) > 1e-9:
+        raise BuildError(f"grader_config.PARTS[{question!r}] sums to {sum(parts.values()):g}, "
+                         f"not POINTS[{question!r}] = {cfg.POINTS[question]:g}")
+    return parts
+
+
+def _part_label(part: str, language: int) -> str:
+    return PART_LABELS[part][language] if part in PART_LABELS else f"`{part}`"
+
+
+def rubric(cfg, question: str) -> str:
+    """The rubric line of one question, in Japanese and English."""
+    parts = _parts(cfg, question)
+    points = f"{cfg.POINTS[question]:g}"
+    if not parts:
+        return (f"**配点 {points} 点**: この問のテストをすべて通ったときに得点します / "
+                f"**{points} points** when all of the question's checks pass.")
+    ja = "、".join(f"{_part_label(part, 0)} {p:g} 点" for part, p in parts.items())
+    en = ", ".join(f"{_part_label(part, 1)} {p:g}" for part, p in parts.items())
+    return (f"**配点 {points} 点** ({ja}): 各部分はその部分のテストで採点します / "
+            f"**{points} points** ({en}): each part scores on its own checks.")
+
+
+def rubric_table(cfg) -> str:
+    rows = ["| 問 / Q | 採点される関数 / graded | 配点 / points |", "|---|---|---|"]
+    for question in cfg.QUESTIONS:
+        parts = _parts(cfg, question)
+        number = QUESTION_NUMBERS.get(question, question)
+        if parts:
+            what = ", ".join(f"{_part_label(part, 1)}: {p:g}" for part, p in parts.items())
+        else:
+            what = f"`{question}` (1 部分 / one part)"
+        rows.append(f"| 問{number} / Q{number} | {what} | {cfg.POINTS[question]:g} |")
+    return "\n".join(rows)
+
+
 def placeholder_values(cfg) -> dict[str, str]:
     values = {
         "FULL_ACCURACY": _percent(cfg.ACCURACY["full"]["full"]),
@@ -90,62 +148,42 @@ def placeholder_values(cfg) -> dict[str, str]:
         "TOTAL_POINTS": f"{sum(cfg.POINTS.values()):g}",
     }
     values.update({f"POINTS:{q}": f"{p:g}" for q, p in cfg.POINTS.items()})
+    values.update({f"RUBRIC:{q}": rubric(cfg, q) for q in cfg.QUESTIONS})
+    values["RUBRIC_TABLE"] = rubric_table(cfg)
+    pins = pinned_versions()
+    unpinned = [p for p in GRADER_PACKAGES if p not in pins]
+    if unpinned:
+        raise BuildError(f"requirements.txt does not pin {unpinned} (the notebook says the grader offers them)")
+    values["PACKAGES"] = ", ".join(GRADER_PACKAGES)
+    values.update({f"VERSION:{p.replace('-', '_')}": pins[p] for p in GRADER_PACKAGES})
     return values
 
 
-def _string_spans(source: str) -> list[tuple[int, int]]:
-    """(start, end) character offsets of the string literals (f-strings whole, on every Python)."""
-    offsets = [0]
-    for line in source.splitlines(keepends=True):
-        offsets.append(offsets[-1] + len(line))
-    at = lambda pos: offsets[pos[0] - 1] + pos[1]  # noqa: E731
-    fstring_start = getattr(tokenize, "FSTRING_START", None)
-    fstring_end = getattr(tokenize, "FSTRING_END", None)
-    spans, opened = [], []
-    for tok in tokenize.generate_tokens(io.StringIO(source).readline):
-        if tok.type == tokenize.STRING:
-            spans.append((at(tok.start), at(tok.end)))
-        elif tok.type == fstring_start:
-            opened.append(at(tok.start))
-        elif tok.type == fstring_end:
-            start = opened.pop()
-            if not opened:
-                spans.append((start, at(tok.end)))
-    return spans
+def utf8_test_source(source: str, name: str) -> str:
+    """The test file as students get it: UTF-8, Japanese as written (a student opens these files).
 
-
-def ascii_test_source(source: str, name: str) -> str:
-    """The test file with every non-ASCII character of its string literals written as an escape.
-
-    otter reads test files with ``open(path)``, i.e. in the locale's encoding: on a Japanese Windows that is
-    cp932, which garbles UTF-8. Escaped, the file is ASCII and its messages still print in Japanese.
+    otter-grader 7.0.0 reads test files with ``open(path)``, i.e. in the locale's encoding. That is UTF-8 on
+    Colab, Linux and macOS; on a Japanese Windows it is cp932, which cannot read them back. The set-up cell
+    checks exactly that (reads each file as otter would) and, where it fails, runs the public tests with its
+    own small runner, which reads UTF-8.
     """
-    chars = list(source)
-    inside = [False] * len(source)
-    for start, end in _string_spans(source):
-        inside[start:end] = [True] * (end - start)
-    for i, c in enumerate(chars):
-        if c.isascii():
-            continue
-        if not inside[i]:
-            line = source.count("\n", 0, i) + 1
-            raise BuildError(f"public test {name}, line {line}: non-ASCII {c!r} outside a string literal")
-        chars[i] = f"\\u{ord(c):04x}" if ord(c) <= 0xFFFF else f"\\U{ord(c):08x}"
-    escaped = "".join(chars)
-    # a raw string, or a non-ASCII character inside an f-string's {expression}, would change meaning
-    if ast.dump(ast.parse(escaped)) != ast.dump(ast.parse(source)):
-        raise BuildError(f"public test {name}: escaping its non-ASCII characters changed its meaning")
-    return escaped
+    if source.startswith("\ufeff"):
+        raise BuildError(f"public test {name} starts with a byte-order mark")
+    try:
+        ast.parse(source)
+    except SyntaxError as exc:
+        raise BuildError(f"public test {name} does not parse: {exc}") from exc
+    return source
 
 
 def public_tests(cfg) -> dict[str, str]:
-    """question -> the test file's text (ASCII), for every question of grader_config, in its order."""
+    """question -> the test file's text (UTF-8), for every question of grader_config, in its order."""
     tests = {}
     for q in cfg.QUESTIONS:
         path = layout.PUBLIC_TESTS_DIR / f"{q}.py"
         if not path.is_file():
             raise BuildError(f"missing public test {path}")
-        text = ascii_test_source(path.read_text(encoding="utf-8"), path.name)
+        text = utf8_test_source(path.read_text(encoding="utf-8"), path.name)
         if BEGIN_SOLUTION in text or END_SOLUTION in text:
             raise BuildError(f"{path} contains a solution marker")
         tests[q] = text

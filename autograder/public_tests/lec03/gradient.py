@@ -12,7 +12,7 @@ points = 10
 def test_small_example(gradient):
     assert callable(gradient), "gradient が定義されていません / gradient is not defined"
     # residuals y - y_hat = [0, 1, 1]: dE/dw = sum r (-x) = -3, dE/db = sum r (-1) = -2
-    result = gradient([0.0, 1.0, 2.0], [1.0, 3.0, 4.0], 1.0, 1.0)
+    result = gradient(np.array([0.0, 1.0, 2.0]), np.array([1.0, 3.0, 4.0]), 1.0, 1.0)
     assert len(result) == 2, "(∂E/∂w, ∂E/∂b) の 2 つを返してください / return the pair (∂E/∂w, ∂E/∂b)"
     dw, db = result
     assert np.isclose(dw, -3.0) and np.isclose(db, -2.0), (

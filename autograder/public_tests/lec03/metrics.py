@@ -7,8 +7,8 @@ OK_FORMAT = False
 name = "metrics"
 points = 10
 
-Y = [1.0, 2.0, 3.0, 4.0]
-Y_HAT = [1.0, 3.0, 2.0, 6.0]   # errors 0, -1, 1, -2
+Y = np.array([1.0, 2.0, 3.0, 4.0])
+Y_HAT = np.array([1.0, 3.0, 2.0, 6.0])   # errors 0, -1, 1, -2
 
 
 @test_case(points=None, hidden=False)
