@@ -54,6 +54,9 @@ REQUIREMENTS = layout.ROOT / "requirements.txt"
 PART_LABELS = {"accuracy": ("学習済み `model` の正解率", "accuracy of the trained `model`")}
 QUESTION_NUMBERS = {"normal_equation": 1, "loss": 2, "gradient": 3, "gd_step": 4, "minibatches": 5, "sgd": 6,
                     "metrics": 7, "mlp": 8}
+# the function a one-part question grades (the rubric table names it)
+QUESTION_FUNCTIONS = {"normal_equation": "fit_normal_equation", "minibatches": "minibatch_indices",
+                      "sgd": "train_sgd"}
 PLACEHOLDER = re.compile(r"\{\{([A-Z_]+)(?::([a-z_0-9]+))?\}\}")
 # what generated notebooks keep: cell metadata keys, and the notebook metadata (Colab opens it with a GPU)
 CELL_METADATA_KEYS = frozenset({"nbgrader", "tags", "cellView", "jupyter", "deletable", "editable"})
@@ -133,7 +136,7 @@ def rubric_table(cfg) -> str:
         if parts:
             what = ", ".join(f"{_part_label(part, 1)}: {p:g}" for part, p in parts.items())
         else:
-            what = f"`{question}` (1 部分 / one part)"
+            what = f"`{QUESTION_FUNCTIONS.get(question, question)}` (1 部分 / one part)"
         rows.append(f"| 問{number} / Q{number} | {what} | {cfg.POINTS[question]:g} |")
     return "\n".join(rows)
 

@@ -189,3 +189,70 @@ def test_solution_notebook_is_the_release_with_answers(master, release):
         if build.BEGIN_SOLUTION not in cell.source and cell.id != "setup":
             assert solved.source == released.source
     assert solution.metadata == release.metadata
+
+
+def _markdown(release) -> str:
+    return "\n".join(c.source for c in release.cells if c.cell_type == "markdown")
+
+
+def test_release_states_the_rubric_per_part(release):
+    cfg = build.load_config()
+    cells = {c.id: c.source for c in release.cells}
+    text = _markdown(release)
+    headings = {"normal_equation": "q1-md", "loss": "q2-md", "gradient": "q3-md", "gd_step": "q4-md",
+                "minibatches": "q5-md", "sgd": "q6-md", "metrics": "q7-md", "mlp": "q8-md"}
+    assert set(headings) == set(cfg.QUESTIONS)
+    for q, cell_id in headings.items():
+        line = build.rubric(cfg, q)
+        assert line in cells[cell_id], (q, line)
+        for part, points in cfg.PARTS.get(q, {}).items():
+            label = build.PART_LABELS.get(part, (f"`{part}`", f"`{part}`"))
+            assert f"{label[0]} {points:g} 点" in line and f"{label[1]} {points:g}" in line, (q, part, line)
+            assert f"{label[1]}: {points:g}" in text, (q, part)                  # the rubric table
+    assert build.rubric(cfg, "mlp").count(" 点") == len(cfg.PARTS["mlp"]) + 1
+    # the old all-or-nothing sentence is gone; sgd's single part is explained in both languages
+    assert "Q1–Q7 score when all of the question's checks pass" not in text
+    assert "`train_sgd` is one part" in cells["q6-md"] and "`train_sgd` は 1 つの部分です" in cells["q6-md"]
+    assert f"合計 {sum(cfg.POINTS.values()):g} 点" in text
+
+
+def test_rubric_refuses_parts_that_do_not_sum_to_the_points():
+    cfg = build.load_config()
+    cfg.PARTS = dict(cfg.PARTS, metrics={"mse": 4, "rmse": 3, "mae": 2})
+    with pytest.raises(build.BuildError, match="sums to 9"):
+        build.placeholder_values(cfg)
+
+
+def test_release_names_the_packages_the_grader_offers(release):
+    import importlib.util
+
+    text = _markdown(release)
+    pins = build.pinned_versions()
+    listed = ", ".join(build.GRADER_PACKAGES)
+    assert text.count(listed) == 2, "the package list, in Japanese and in English"
+    assert f"torch {pins['torch']}, torchvision {pins['torchvision']}" in text
+    assert (pins["torch"], pins["torchvision"]) == ("2.14.1", "0.29.1")
+    modules = {"scikit-learn": "sklearn"}
+    for package in build.GRADER_PACKAGES:
+        assert package in pins, f"{package} is not pinned in requirements.txt"
+        assert importlib.util.find_spec(modules.get(package, package)) is not None, f"{package} is not installed"
+    assert "これ以外のパッケージは採点環境にありません" in text and "Other packages are not available there" in text
+
+
+def test_release_words(release):
+    cells = {c.id: c.source for c in release.cells}
+    text = _markdown(release)
+    assert cells["title"].startswith("# 機械学習基礎 第3回「基礎の概念」課題")
+    assert "基本的な概念" not in text and "基本的な概念" not in (layout.ROOT / "README.md").read_text(encoding="utf-8")
+    assert "正解率に比例" not in text
+    assert "直線的に増える部分点" in text and "the credit is linear" in text
+    assert "`losses[0]` は 1 エポック目の後" in cells["q6-md"] and "`losses[0]` is the loss after the first epoch" in cells["q6-md"]
+    for q_cell in ("q2-md", "q7-md"):
+        assert "リストで動く必要はありません" in cells[q_cell] and "lists need not work" in cells[q_cell]
+    assert "リストでも動くようにしてください" in cells["q1-md"] and "lists must work too" in cells["q1-md"]
+    for words in ("`torch.compile` は採点環境では使えません", "`torch.compile` is not supported by the grader"):
+        assert words in cells["title"] and words in cells["q8-md"]
+    assert "`MLP` may be a class or a function returning an `nn.Module`" in cells["q8-md"]
+    assert "クラスでも、`nn.Module` (例えば `nn.Sequential`) を返す関数でもかまいません" in cells["q8-md"]
+    assert "(結果をキャッシュしない)" in cells["q8-md"] and "do not cache the answer" in cells["q8-md"]
+    assert "**重み**" in cells["title"] and "gets 0 for the accuracy part" in cells["title"]
