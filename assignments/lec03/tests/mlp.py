@@ -106,17 +106,22 @@ def test_device_on_other_machines(get_device):
     assert callable(get_device), "get_device が定義されていません / get_device is not defined"
     cached = "get_device は呼ばれるたびに torch.cuda.is_available() で判定してください (結果をキャッシュしない) / " \
              "get_device must ask torch.cuda.is_available() each time it is called (do not cache the answer)"
-    saved = torch.cuda.is_available, torch.cuda.device_count
+    mps = getattr(torch.backends, "mps", None)          # a Mac's GPU: not there on either simulated machine
+    saved = torch.cuda.is_available, torch.cuda.device_count, getattr(mps, "is_available", None)
     got = {}
     try:
         for has_gpu in (True, False):
             torch.cuda.is_available = lambda has_gpu=has_gpu: has_gpu
             torch.cuda.device_count = lambda has_gpu=has_gpu: 1 if has_gpu else 0
+            if saved[2] is not None:
+                mps.is_available = lambda: False
             if hasattr(get_device, "cache_clear"):
                 get_device.cache_clear()
             got[has_gpu] = torch.device(get_device()).type
     finally:
-        torch.cuda.is_available, torch.cuda.device_count = saved
+        torch.cuda.is_available, torch.cuda.device_count = saved[:2]
+        if saved[2] is not None:
+            mps.is_available = saved[2]
         if hasattr(get_device, "cache_clear"):
             get_device.cache_clear()
     assert got[True] == "cuda", f"GPU のある環境では cuda のはずですが {got[True]} でした。{cached}"
