@@ -3,10 +3,13 @@
 One self-contained HTML file (inline CSS, plots embedded as base64 PNG, no scripts, nothing fetched):
 score distribution, per-question mean and full-marks rate, status counts, the most frequent failed checks,
 MNIST accuracy against the threshold, late and missing counts, the slowest submissions, TA overrides,
-gradebook flags and similarity flags.
+the triage table (every student who needs a TA, and what to do next), similarity flags with the matching
+code of both students side by side, and gradebook flags.
 
 Every number comes from ``gradebook.grades()``, the one reader of scores (the ``grades`` table is its
-stored copy), so the report agrees with the export. Students appear by Canvas user id or anonymous id.
+stored copy), so the report agrees with the export; an anonymous file matched to a named student is that
+student's and is not counted again. Students appear by roster name and Canvas user id (this is a staff
+file; TA override reasons appear here too, never in anything a student sees).
 Value cells carry ``data-stat`` attributes so that tests (and scripts) can read the numbers back.
 """
 from __future__ import annotations
@@ -31,11 +34,10 @@ TOP_SLOWEST = 10
 
 
 def who(g) -> str:
-    """How a student is named in the report: Canvas user id, anonymous id, or the submission id."""
-    if g.user_id is not None:
-        return str(g.user_id)
-    if g.student_key.startswith("anon_"):
-        return g.student_key
+    """How a student is named in the report (a staff file): roster name and Canvas user id, else the
+    anonymous id, or the submission id for a file not named the K-LMS way."""
+    if g.user_id is not None or g.student_key.startswith("anon_"):
+        return gradebook.label(g)
     return f"submission {g.submission_id}"
 
 
@@ -45,6 +47,8 @@ class Report:
     generated_at: str = field(default_factory=lambda: datetime.now(timezone.utc).replace(microsecond=0).isoformat())
     similarity_flags: list = field(default_factory=list)
     similarity_note: str = ""
+    triage: list = field(default_factory=list)
+    names: dict = field(default_factory=dict)       # student key -> who()
 
     # -- the numbers ------------------------------------------------------------------------------------------
     @property
@@ -152,7 +156,7 @@ class Report:
 
 # --- similarity: the notebooks come from the batch input, matched to the gradebook by sha256 --------------
 def load_notebooks(conn, grades, submissions: str | Path | None = None) -> tuple[dict[str, dict], str]:
-    """{who: notebook dict} of every current submission found, and a note on what could not be found.
+    """{student key: notebook dict} of every current submission found, and a note on what could not be found.
 
     The input is read by ``ingest`` (its limits and member-name checks apply) into a temporary folder.
     """
@@ -178,7 +182,7 @@ def load_notebooks(conn, grades, submissions: str | Path | None = None) -> tuple
                     data = similarity.load_notebook(nb.path)
                     for g in wanted.pop(nb.sha256):
                         if data is not None:
-                            found[who(g)] = data
+                            found[g.student_key] = data
     missing = sum(len(v) for v in wanted.values())
     note = (f"{missing} 件の提出ファイルが見つからないため比較していません / {missing} submission file(s) not "
             f"found, not compared (looked in: {', '.join(str(s) for s in sources) or 'nothing'})"
@@ -189,11 +193,12 @@ def load_notebooks(conn, grades, submissions: str | Path | None = None) -> tuple
 def build(db: str | Path, submissions: str | Path | None = None, release: str | Path | None = None) -> Report:
     conn = gradebook.connect(db, create=False)
     try:
-        grades = gradebook.grades(conn)
+        grades = gradebook.counted(gradebook.grades(conn))     # an anonymous copy of a named file is not a second student
         notebooks, note = load_notebooks(conn, grades, submissions)
+        triage = gradebook.triage(grades, conn)
     finally:
         conn.close()
-    report = Report(grades)
+    report = Report(grades, triage=triage, names={g.student_key: who(g) for g in grades})
     release = Path(release) if release else layout.RELEASE_NOTEBOOK
     if not release.is_file():
         note = " ".join(filter(None, [note, f"配布ノートブック {release} がないため、テンプレートを差し引かずに比較しました / "
@@ -213,6 +218,8 @@ table { border-collapse: collapse; margin: .5em 0 1em; } td, th { border: 1px so
 th { background: #eef; text-align: left; } td.num { text-align: right; font-variant-numeric: tabular-nums; }
 img { max-width: 100%; display: block; margin: .5em 0; } .note { color: #555; font-size: .9em; }
 .grid { display: flex; flex-wrap: wrap; gap: 1em; align-items: flex-start; }
+table.sbs td { vertical-align: top; width: 50%; } pre.code { font-size: .8em; margin: 0; white-space: pre-wrap; }
+pre.code span.hit { background: #ffe08a; display: inline-block; width: 100%; }
 """
 
 
@@ -246,14 +253,34 @@ def _img(png: bytes, alt: str) -> str:
     return f'<img alt="{html.escape(alt)}" src="data:image/png;base64,{base64.b64encode(png).decode()}">'
 
 
+def _code_block(block) -> str:
+    e = html.escape
+    rows = []
+    for i, line in enumerate(block.lines):
+        cls = ' class="hit"' if i in block.marked else ""
+        rows.append(f'<span{cls}>{e(f"{block.first_line + i:4d}  {line}")}</span>')
+    return f'<pre class="code">セル / cell {block.cell}\n' + "\n".join(rows) + "</pre>"
+
+
+def _side_by_side(a: str, b: str, flag) -> str:
+    """The matching code of a flagged pair, A left and B right, the shared lines highlighted."""
+    e = html.escape
+    out = [f"<details><summary>{e(a)} ↔ {e(b)}: 一致するコード / matching code ({len(flag.matches)})</summary>"
+           '<table class="sbs"><tr>' f"<th>{e(a)}</th><th>{e(b)}</th></tr>"]
+    for left, right in flag.matches:
+        out.append(f"<tr><td>{_code_block(left)}</td><td>{_code_block(right)}</td></tr>")
+    out.append("</table></details>")
+    return "".join(out)
+
+
 def render(report: Report) -> str:
     e = html.escape
     counts, stats, acc = report.counts(), report.score_stats(), report.accuracy_stats()
     questions = report.questions()
     parts = [f"<h1>第3回 課題 クラスレポート / Lecture 3 assignment: class report</h1>",
              f'<p class="note">作成 / generated {e(report.generated_at)} · 課題 / assignment {e(grader_config.ASSIGNMENT)}'
-             f" · 満点 / max {_num(gradebook.max_total())} · 学生は Canvas ユーザー ID または匿名 ID で表示 / students "
-             "are shown by Canvas user id or anonymous id</p>"]
+             f" · 満点 / max {_num(gradebook.max_total())} · 学生は名簿の名前と Canvas ユーザー ID で表示 (教員・TA 用) / "
+             "students are shown by roster name and Canvas user id (for the teaching staff)</p>"]
 
     parts.append("<h2>概要 / Overview</h2>")
     labels = {"students": "学生 / students", "in_roster": "名簿 / in roster", "submitted": "提出 / submitted",
@@ -319,18 +346,30 @@ def render(report: Report) -> str:
                           "yes" if o["excused"] else "", o["reason"], o["by"], o["at"]] for o in ovs])
                  if ovs else "<p>なし / none</p>")
 
-    parts.append("<h2>類似フラグ / Similarity flags</h2><p class=\"note\">名前・コメント・空白・配布テンプレートを除いて"
-                 "ほぼ同じコードの組です。TA が確認するためのもので、自動的な減点ではありません。 / Pairs whose own code is "
-                 "nearly identical once names, comments, whitespace and the release template are set aside: for a "
-                 f"TA to read, never an automatic penalty. Score = shared / smaller (flagged at ≥ "
-                 f"{similarity.THRESHOLD:g}).</p>")
+    parts.append("<h2>TA が確認する学生 / Students for a TA to look at</h2>")
+    parts.append(_table(["学生 / student", "状態 / status", "内容 / what", "次にすること / next step"],
+                        [[r["who"], r["status"], r["what"], r["next"]] for r in report.triage])
+                 if report.triage else "<p>なし / none</p>")
+
+    parts.append("<h2>類似フラグ / Similarity flags</h2><p class=\"note\">ほかの学生がほとんど書いていないコードを共有している組です"
+                 "(名前・コメント・空白・関数の順序・配布テンプレート・クラスの "
+                 f"{100 * similarity.MAX_SHARE:g} % より多くが書いたコードは除きます)。TA が読むためのもので、自動的な減点では"
+                 "ありません。 / Pairs that share code few others in the class wrote (names, comments, whitespace, "
+                 "the order of functions, the release template and code more than "
+                 f"{100 * similarity.MAX_SHARE:g} % of the class wrote are set aside): for a TA to read, never an "
+                 f"automatic penalty. Score = shared rare code / the smaller student's rare code (weighted by rarity; "
+                 f"listed at ≥ {similarity.THRESHOLD:g}, at most {similarity.TOP} pairs).</p>")
     if report.similarity_note:
         parts.append(f'<p class="note">{e(report.similarity_note)}</p>')
     flags = report.similarity_flags
-    parts.append(_table(["学生 A / student A", "学生 B / student B", "スコア / score", "Jaccard", "共通 n-gram / shared"],
-                        [[f.a, f.b, f.score, f.jaccard, f.shared] for f in flags],
+    name = lambda key: report.names.get(key, key)  # noqa: E731
+    parts.append(_table(["学生 A / student A", "学生 B / student B", "スコア / score", "共通の珍しい指紋 / shared rare",
+                         "A の珍しい指紋 / rare A", "B の珍しい指紋 / rare B"],
+                        [[name(f.a), name(f.b), f.score, f.shared, f.rare_a, f.rare_b] for f in flags],
                         [[None, None, f"sim_{f.a}_{f.b}"] for f in flags])
                  if flags else "<p>なし / none</p>")
+    for f in flags:
+        parts.append(_side_by_side(name(f.a), name(f.b), f))
 
     parts.append("<h2>成績表のフラグ / Gradebook flags</h2>")
     flagged = report.flagged()

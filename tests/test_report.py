@@ -309,8 +309,8 @@ def test_report_is_self_contained(report_html):
     got = parse(text)
     assert len(got.imgs) == 4 and all(s.startswith("data:image/png;base64,") for s in got.imgs)
     assert "<script" not in text and "http://" not in text and "https://" not in text
-    for name in ("学生 keiotaro", "keiotaro", "mitahanako"):      # names and zip slugs stay out
-        assert name not in text
+    # a staff file: students by roster name and id (issue 10 part 6)
+    assert "学生 keiotaro (1001)" in text and "学生 mitahanako (1002)" in text
 
 
 def test_empty_gradebook_still_renders(tmp_path):
@@ -327,9 +327,25 @@ def test_missing_gradebook_is_an_error(tmp_path, capsys):
     assert "no gradebook" in capsys.readouterr().err
 
 
-def test_japanese_font_is_found(system_packages):
-    if plots.japanese_font() is None:
-        pytest.fail("no Japanese font for matplotlib: install fonts-noto-cjk (see .ci/install_browser.sh)")
+def test_japanese_font_comes_with_a_package():
+    """matplotlib-fontja's IPAexGothic: no system font needed, and no glyph warning on a fresh machine."""
+    plots.japanese_font.cache_clear()
+    assert plots.japanese_font() == "IPAexGothic"
+    import warnings
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        assert plots.score_histogram([10.0, 70.0], 80.0).startswith(b"\x89PNG")
+
+
+def test_triage_and_side_by_side(klass, report_html):
+    text = report_html.read_text(encoding="utf-8")
+    got = parse(text)
+    rows = {r[0]: r for r in got.rows if len(r) == 4}
+    assert rows["学生 shinanomachi (1005)"][1] == "invalid" and "Colab" in rows["学生 shinanomachi (1005)"][3]
+    assert rows["学生 missing1 (1008)"][1] == "missing"
+    assert "late" in rows["学生 azabu (1007)"][2]
+    assert "学生 keiotaro (1001) ↔ 学生 mitahanako (1002)" in html.unescape(text)
+    assert text.count('class="hit"') > 5
 
 
 # --- Chromium ----------------------------------------------------------------------------------------------
