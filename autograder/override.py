@@ -7,7 +7,8 @@
 
 STUDENT is a Canvas user id, SIS user id, SIS login id, ``anon_<id>`` or the exact roster name.
 Overrides live in their own table, so they survive re-batching and regrading; every one is logged with who
-(``--by`` or your user name), when and why in the audit table, and shown by every export.
+(``--by`` or your user name), when and why in the audit table. The reason is private to the staff: the
+questions CSV and the report show it; upload comments, feedback files and the K-LMS CSV never do.
 """
 from __future__ import annotations
 
@@ -21,32 +22,38 @@ def add_arguments(parser) -> None:
     parser.add_argument("student", help="Canvas user id, SIS user id, SIS login id, anon_<id> or name")
     parser.add_argument("rest", nargs="*", metavar="[QUESTION] SCORE",
                         help="optional question id, then the score")
-    parser.add_argument("--reason", required=True, help="why (kept in the audit log)")
+    parser.add_argument("--reason", required=True, help="why: kept in the audit log and shown in staff files (the "
+                        "questions CSV, the report), never in anything a student sees")
     parser.add_argument("--excuse", action="store_true", help="excuse the student (K-LMS 'EX')")
     parser.add_argument("--clear", action="store_true", help="withdraw the override in force")
     parser.add_argument("--by", help="who decides (default: your user name)")
+
+
+def _raise(message: str):
+    raise gradebook.GradebookError(message)
 
 
 def run(args) -> int:
     rest = list(args.rest)
     question = None
     score = None
+    usage = args._parser.error if hasattr(args, "_parser") else _raise
+    if args.excuse or args.clear:
+        if len(rest) > 1 or (args.excuse and args.clear):
+            usage("--excuse and --clear take STUDENT [QUESTION] and no score")
+        question = rest[0] if rest else None
+    else:
+        if len(rest) not in (1, 2):
+            usage("give STUDENT [QUESTION] SCORE, or --excuse, or --clear")
+        if len(rest) == 2:
+            question = rest[0]
+        try:
+            score = float(rest[-1])
+        except ValueError:
+            usage(f"score {rest[-1]!r} is not a number")
+    if not args.reason.strip():
+        usage("--reason must say why")
     try:
-        if args.excuse or args.clear:
-            if len(rest) > 1 or (args.excuse and args.clear):
-                raise gradebook.GradebookError("--excuse and --clear take STUDENT [QUESTION] and no score")
-            question = rest[0] if rest else None
-        else:
-            if len(rest) not in (1, 2):
-                raise gradebook.GradebookError("give STUDENT [QUESTION] SCORE, or --excuse, or --clear")
-            if len(rest) == 2:
-                question = rest[0]
-            try:
-                score = float(rest[-1])
-            except ValueError:
-                raise gradebook.GradebookError(f"score {rest[-1]!r} is not a number") from None
-        if not args.reason.strip():
-            raise gradebook.GradebookError("--reason must say why")
         conn = gradebook.connect(args.db, create=False)
         key = gradebook.resolve_student(conn, args.student)
         gradebook.add_override(conn, key, question=question, score=score, excused=args.excuse,

@@ -136,7 +136,12 @@ def test_override_cli(tmp_path, capsys):
     assert main(["override", "--db", db, "taro@keio.jp", "mlp", "7.5", "--reason", "partial", "--by", "ta1"]) == 0
     assert main(["override", "--db", db, "1002", "--excuse", "--reason", "illness"]) == 0
     assert main(["override", "--db", db, "1003", "99", "--reason", "too much"]) == 1
-    assert main(["override", "--db", db, "1003", "5", "--reason", " "]) == 1
+    with pytest.raises(SystemExit) as info:                  # usage errors go through argparse: exit 2
+        main(["override", "--db", db, "1003", "5", "--reason", " "])
+    assert info.value.code == 2
+    with pytest.raises(SystemExit) as info:
+        main(["override", "--db", db, "1003", "five", "--reason", "x"])
+    assert info.value.code == 2
     out, _ = export(tmp_path / "gradebook.db", tmp_path)
     _, students, _ = read_like_canvas(out)
     assert students["1001"]["12345"] == "77.5" and students["1002"]["12345"] == "EX"
