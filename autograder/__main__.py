@@ -40,6 +40,15 @@ def build_parser(only: str | None = None) -> argparse.ArgumentParser:
     return parser
 
 
+def usage_error(args, message: str):
+    """A usage error through the command's argparse parser (exit 2); SystemExit(2) without one."""
+    parser = getattr(args, "_parser", None)
+    if parser is not None:
+        parser.error(message)
+    print(f"error: {message}", file=sys.stderr)
+    raise SystemExit(2)
+
+
 def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else argv
     first = next((a for a in argv if not a.startswith("-")), None)

@@ -161,11 +161,13 @@ def _picks(parser_error, values: list[str]) -> list[tuple[str, str]]:
 def run(args) -> int:
     from rich.console import Console
 
+    from .__main__ import usage_error
+
     out, err = Console(), Console(stderr=True, soft_wrap=True, markup=False, highlight=False)
     by = gradebook.who(args.by)
     if args.workers < 1:
-        args._parser.error("--workers must be at least 1")
-    picks = _picks(args._parser.error, args.pick)
+        usage_error(args, "--workers must be at least 1")
+    picks = _picks(lambda message: usage_error(args, message), args.pick)
     # everything that can fail on the command line fails before the gradebook is created
     if not Path(args.input).exists():
         err.print(f"error: {args.input}: no such file or folder")

@@ -103,12 +103,14 @@ def warnings_for(grades: list[gradebook.Grade]) -> list[str]:
 
 
 def run(args) -> int:
+    from .__main__ import usage_error
+
     try:
         conn = gradebook.connect(args.db, create=False)
         assignment_id = args.assignment_id or gradebook.get_meta(conn, "klms_assignment_id")
         title = args.title or gradebook.get_meta(conn, "klms_title") or config.ASSIGNMENT
         if not assignment_id:
-            args._parser.error("give --assignment-id (the roster given to batch had no single 'Title (id)' column)")
+            usage_error(args, "give --assignment-id (the roster given to batch had no single 'Title (id)' column)")
         grades = gradebook.grades(conn)
         rows, left_out = [], []
         for g in grades:

@@ -29,15 +29,14 @@ def add_arguments(parser) -> None:
     parser.add_argument("--by", help="who decides (default: your user name)")
 
 
-def _raise(message: str):
-    raise gradebook.GradebookError(message)
-
-
 def run(args) -> int:
     rest = list(args.rest)
     question = None
     score = None
-    usage = args._parser.error if hasattr(args, "_parser") else _raise
+    from .__main__ import usage_error
+
+    def usage(message: str):
+        usage_error(args, message)
     if args.excuse or args.clear:
         if len(rest) > 1 or (args.excuse and args.clear):
             usage("--excuse and --clear take STUDENT [QUESTION] and no score")
