@@ -21,7 +21,11 @@ class CheckFailed(AssertionError):
 
 
 class CallFailed(CheckFailed):
-    """The student's function raised, timed out, or is not defined."""
+    """The student's function raised, timed out, or is not defined (``status`` says which)."""
+
+    def __init__(self, message: str, status: str = "error"):
+        super().__init__(message)
+        self.status = status
 
 
 # --- coercion ------------------------------------------------------------------------------------------------
@@ -160,15 +164,3 @@ class Credit(float):
         credit.message = message
         return credit
 
-
-def either(*attempts):
-    """Run ``attempts`` (functions of no argument) until one passes; when none does, raise the first
-    one's failure. A caller is right when its result is right with the reference's helpers *or* with the
-    student's own: a helper's mistake is charged to the helper's question once, not to every caller."""
-    first = None
-    for attempt in attempts:
-        try:
-            return attempt()
-        except CheckFailed as exc:
-            first = first or exc
-    raise first

@@ -76,19 +76,26 @@ def grader_version(profile: str | None = None) -> str:
     return h.hexdigest()[:16]
 
 
-class Oracles(dict):
+def _oracles(ref) -> dict:
     """Trusted reference functions the child may call while one call runs (see stand_ins.oracle)."""
-
-    def subset(self, *names):
-        return {n: self[n] for n in names}
-
-
-def _oracles(ref) -> Oracles:
-    return Oracles(
+    return dict(
         predict=stand_ins.oracle(ref.predict, 1), loss=stand_ins.oracle(ref.loss, 2),
         gradient=stand_ins.oracle(ref.gradient, 2), gd_step=stand_ins.oracle(ref.gd_step, 2),
-        minibatch_indices=stand_ins.minibatch_oracle(ref.minibatch_indices),
+        minibatch_indices=stand_ins.minibatch_oracle(ref.minibatch_indices), mse=stand_ins.oracle(ref.mse, 2),
     )
+
+
+# the helpers each graded function may call (the solution's own calls, and those students commonly make):
+# while it runs they are the reference's, or the student's own (stand_ins.Helpers)
+CALLS = {
+    "fit_normal_equation": ("predict", "loss", "gradient"),
+    "loss": ("predict",),
+    "gradient": ("predict", "loss"),
+    "gd_step": ("gradient", "predict", "loss"),
+    "train_sgd": ("minibatch_indices", "gd_step", "gradient", "loss", "predict"),
+    "rmse": ("mse",),
+    "mae": ("mse",),
+}
 
 
 def _empty_questions(cfg, message: str) -> dict:
@@ -155,10 +162,11 @@ def grade_notebook(path: Path, *, reference_path: Path | None = None) -> dict:
 def _run_hidden_tests(session, cfg, ref, seed, timing, measurements, data_profile, profile) -> dict:
     questions = {}
     for i, question in enumerate(cfg.QUESTIONS):
-        env = {name: stand_ins.StandIn(session, name, timing, question, cfg.LIMITS["call_timeout_s"])
+        helpers = stand_ins.Helpers(_oracles(ref), CALLS)
+        env = {name: stand_ins.StandIn(session, name, timing, question, cfg.LIMITS["call_timeout_s"], helpers)
                for name in NUMPY_API}
         env.update(
-            ref=ref, check=checks, config=cfg, oracles=_oracles(ref), stand_in_tools=stand_ins,
+            ref=ref, check=checks, config=cfg, helpers=helpers, stand_in_tools=stand_ins,
             rng=np.random.default_rng([seed, i]), mnist=data_profile, band=cfg.ACCURACY[profile],
             measurements=measurements,
             probe=stand_ins.Probes(session, timing, question, cfg.LIMITS["mlp_call_timeout_s"]),
@@ -168,7 +176,7 @@ def _run_hidden_tests(session, cfg, ref, seed, timing, measurements, data_profil
     return questions
 
 
-HIDDEN_TEST_NAMES = frozenset({*NUMPY_API, "ref", "check", "config", "oracles", "stand_in_tools", "rng", "mnist",
+HIDDEN_TEST_NAMES = frozenset({*NUMPY_API, "ref", "check", "config", "helpers", "stand_in_tools", "rng", "mnist",
                                "band", "measurements", "probe"})
 
 

@@ -11,6 +11,10 @@ without one is a single part: the question). A case may return a credit in [0, 1
 band); a part scores ``its points × product of its cases' credits`` when every case of the part passes and
 0 otherwise: a mistake costs its own part, and nothing else.
 
+A case that fails is run again with the student's own helpers when the reference's stood in (``gd_step``
+calling ``gradient``): a caller is right when it is right with either, so a helper's mistake costs only the
+helper's part.
+
 Parameter names are validated when a file loads: a case that asks for a name the grader does not provide
 is a bug in the grader (``GraderBug``), found by the tests and the build, never a student's zero.
 """
@@ -80,6 +84,26 @@ def validate(question: str, loaded: Question, parts: dict[str, float], provided:
                         f"configured parts are {sorted(parts)}")
 
 
+def _either_helpers(case: test_case, kwargs: dict, helpers) -> object:
+    """Run the case with the reference's helpers standing in; if it fails (not by a hang or a crash) and
+    helpers were involved, again with the student's own. The first failure is the one reported."""
+    if helpers is None:
+        return case.test_func(**kwargs)
+    helpers.own, helpers.used = False, False
+    try:
+        return case.test_func(**kwargs)
+    except CheckFailed as first:
+        if not helpers.used or getattr(first, "status", "error") in ("timeout", "crashed"):
+            raise
+        helpers.own = True
+        try:
+            return case.test_func(**kwargs)
+        except CheckFailed:
+            raise first from None
+    finally:
+        helpers.own = False
+
+
 def run_question(loaded: Question, env: dict, question: str, parts: dict[str, float]) -> dict:
     """One question's score, its parts' scores and one check record per case."""
     checks = []
@@ -90,7 +114,7 @@ def run_question(loaded: Question, env: dict, question: str, parts: dict[str, fl
         params = inspect.signature(case.test_func).parameters
         kwargs = {p: (env if p == "env" else env[p]) for p in params}
         try:
-            returned = case.test_func(**kwargs)
+            returned = _either_helpers(case, kwargs, env.get("helpers"))
             case_credit = 1.0 if returned is None else min(1.0, max(0.0, float(returned)))
             message = "OK" if case_credit == 1.0 else getattr(returned, "message", None) or \
                 f"部分点 / partial credit {case_credit:.2f}"

@@ -2,7 +2,8 @@
 
 A ``StandIn`` looks like the student's function to a test, but calling it runs the student's function in
 the sandbox and returns only plain data (numbers, lists, numeric arrays). A failed call raises
-``CallFailed`` with a student-facing message. ``oracle`` wraps a trusted reference function so that it can
+``CallFailed`` with a student-facing message. While it runs, the helpers it may call are the reference's or
+the student's own (``Helpers``). ``oracle`` wraps a trusted reference function so that it can
 stand in for one of the student's helpers during a call (``gd_step`` calling ``gradient``): the child then
 asks the parent, which computes the answer here; the reference code never enters the sandbox.
 """
@@ -48,18 +49,36 @@ class CallLog:
             self.faults.append(result.status)
 
 
+class Helpers:
+    """Which helpers a graded function runs with: the reference's (``own`` False: the helpers it may call
+    are oracles while it runs) or the student's own (``own`` True). The runner judges each case both ways
+    when the first fails, so a helper's mistake is charged to the helper's question once."""
+
+    def __init__(self, oracles: dict, calls: dict[str, tuple[str, ...]]):
+        self.oracles, self.calls, self.own, self.used = oracles, calls, False, False
+
+    def for_call(self, name: str) -> dict | None:
+        names = [n for n in self.calls.get(name, ()) if n in self.oracles]
+        if not names:
+            return None
+        self.used = True
+        return None if self.own else {n: self.oracles[n] for n in names}
+
+
 class StandIn:
-    def __init__(self, session: Session, name: str, timing: CallLog, question: str, timeout: float):
+    def __init__(self, session: Session, name: str, timing: CallLog, question: str, timeout: float,
+                 helpers: Helpers | None = None):
         self._session, self._name, self._timing = session, name, timing
-        self._question, self._timeout = question, timeout
+        self._question, self._timeout, self._helpers = question, timeout, helpers
         self.__name__ = name
 
-    def __call__(self, *args, oracles=None, repeat: int = 1, timeout: float | None = None):
+    def __call__(self, *args, repeat: int = 1, timeout: float | None = None):
+        oracles = self._helpers.for_call(self._name) if self._helpers else None
         result = self._session.call(self._name, list(args), oracles=oracles, repeat=repeat,
                                     timeout=timeout or self._timeout)
         self._timing.record(self._question, result)
         if not result.ok:
-            raise CallFailed(explain_failure(self._name, result))
+            raise CallFailed(explain_failure(self._name, result), result.status)
         return result.value
 
 
@@ -73,7 +92,7 @@ class Probes:
         result = self._session.probe(probe, timeout=timeout or self._timeout, **payload)
         self._timing.record(self._question, result)
         if not result.ok:
-            raise CallFailed(explain_failure(what, result))
+            raise CallFailed(explain_failure(what, result), result.status)
         return result.value
 
 

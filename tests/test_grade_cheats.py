@@ -505,7 +505,7 @@ def os_exit() -> dict:
 def stored_outputs() -> dict:
     """Stubs left in place, but the file claims success everywhere: stored outputs, execution counts, nbgrader
     and otter metadata with full points, a results block in the notebook's metadata."""
-    nb = nv.blank(base(), "fit_normal_equation", "loss", "mse", "rmse", "mae")
+    nb = nv.blank(base(), "fit_normal_equation", "predict", "loss", "mse", "rmse", "mae")
     nb = nv.stored_outputs(nb, "All tests passed!\nnormal_equation results: All test cases passed!\n")
     for i, cell in enumerate(nb["cells"]):
         cell["metadata"]["nbgrader"] = {"grade": True, "solution": True, "locked": False, "points": 10,
@@ -526,6 +526,10 @@ PUBLIC_VALUES = {  # graded name -> hard-coded answers to the public self-checks
                        ((1.0, 2.0, 3.0, 4.0), (2.0, 3.0, 5.0, 4.0)): (0.8, 1.5)}
             key = (tuple(float(v) for v in x), tuple(float(v) for v in y))
             return answers.get(key, (0.0, 0.0))
+        """,
+    "predict": """
+        def predict(x, w, b):
+            return np.zeros(len(x))   # not part of the cheat: Q2's other part must not score either
         """,
     "loss": """
         def loss(x, y, w, b):

@@ -1,8 +1,8 @@
 """Hidden tests: gd_step(x, y, w, b, lr) = (w, b) − lr · gradient(x, y, w, b) / len(x).
 
 gd_step is right when its step is right with the reference's `gradient` (computed in the trusted process
-while gd_step runs) or with the student's own: a wrong gradient costs the gradient question only, and a
-gd_step that compensates for it in the student's own notebook is not charged again.
+while gd_step runs) or with the student's own (grade.CALLS, runner): a wrong gradient costs the gradient
+question only, and a gd_step that compensates for it in the student's own notebook is not charged again.
 """
 from otter.test_files import test_case
 
@@ -15,20 +15,14 @@ SIGN = "勾配の逆方向に進んでいるか確認してください / step a
 
 
 @test_case(points=None, hidden=True)
-def one_step(gd_step, ref, rng, check, config, oracles):
+def one_step(gd_step, ref, rng, check, config):
     for n in (2, 3, 5, 64):
         x = rng.uniform(0.5, 9, n)
         y = rng.uniform(-60, -20) * x + rng.uniform(500, 900) + rng.normal(0, 10, n)
         w, b, lr = float(rng.uniform(-5, 5)), float(rng.uniform(-50, 50)), float(rng.choice([1e-3, 1e-2]))
+        got = check.as_pair(gd_step(x, y, w, b, lr), "gd_step")
         rw, rb = ref.gd_step(x, y, w, b, lr)
         dw, db = ref.gradient(x, y, w, b)
         opts = dict(rtol=config.RTOL, atol=config.ATOL)
-
-        def judge(helpers):
-            got = check.as_pair(gd_step(x, y, w, b, lr, oracles=helpers), "gd_step")
-            check.check_scalar("gd_step (w)", rw, got[0], mistakes={NOT_MEAN: w - lr * dw, SIGN: w + lr * dw / n},
-                               **opts)
-            check.check_scalar("gd_step (b)", rb, got[1], mistakes={NOT_MEAN: b - lr * db, SIGN: b + lr * db / n},
-                               **opts)
-
-        check.either(lambda: judge(oracles.subset("gradient", "predict", "loss")), lambda: judge(None))
+        check.check_scalar("gd_step (w)", rw, got[0], mistakes={NOT_MEAN: w - lr * dw, SIGN: w + lr * dw / n}, **opts)
+        check.check_scalar("gd_step (b)", rb, got[1], mistakes={NOT_MEAN: b - lr * db, SIGN: b + lr * db / n}, **opts)

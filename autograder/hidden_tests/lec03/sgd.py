@@ -5,8 +5,8 @@ same result, one loss per epoch on the whole training set, and the order of the 
 every epoch. For the last point the trusted side replays minibatch SGD on a tiny data set for every
 possible pair of epoch orders and finds which pair the student's result came from.
 Each check passes when train_sgd is right with the reference's helpers (minibatch_indices, gd_step,
-gradient, loss, predict: computed in the trusted process while it runs) or with the student's own, so a
-mistake in a helper costs only that helper's question.
+gradient, loss, predict: computed in the trusted process while it runs) or with the student's own
+(grade.CALLS, runner), so a mistake in a helper costs only that helper's question.
 """
 import itertools
 
@@ -17,7 +17,6 @@ OK_FORMAT = False
 name = "sgd"
 points = 10
 WHAT = "train_sgd"
-HELPERS = ("minibatch_indices", "gd_step", "gradient", "loss", "predict")
 
 
 def _result(check, value, n_epochs):
@@ -32,23 +31,13 @@ def _result(check, value, n_epochs):
     return w, b, losses
 
 
-def _both_ways(check, oracles, judge):
-    """``judge(helpers)`` with the reference's helpers, then (if that fails) with the student's own."""
-    return check.either(lambda: judge(oracles.subset(*HELPERS)), lambda: judge(None))
-
-
 @test_case(points=None, hidden=True)
-def reaches_the_least_squares_solution(train_sgd, ref, rng, check, config, oracles):
+def reaches_the_least_squares_solution(train_sgd, ref, rng, check, config):
     n, n_epochs = 200, 40
     x = rng.uniform(-2, 2, n)
     y = rng.uniform(1, 4) * x + rng.uniform(2, 6) + rng.normal(0, 0.2, n)
     seed = int(rng.integers(0, 2**31))
-    _both_ways(check, oracles, lambda helpers: _converges(train_sgd, ref, check, config, x, y, seed, n_epochs,
-                                                          helpers))
-
-
-def _converges(train_sgd, ref, check, config, x, y, seed, n_epochs, helpers):
-    value = train_sgd(x, y, 0.05, 10, n_epochs, seed, oracles=helpers)
+    value = train_sgd(x, y, 0.05, 10, n_epochs, seed)
     w, b, losses = _result(check, value, n_epochs)
     w_star, b_star = ref.fit_normal_equation(x, y)
     if not (check.close(w_star, w, config.SGD_RTOL, 0.0) and check.close(b_star, b, config.SGD_RTOL, 0.0)):
@@ -65,21 +54,17 @@ def _converges(train_sgd, ref, check, config, x, y, seed, n_epochs, helpers):
 
 
 @test_case(points=None, hidden=True)
-def same_seed_same_result(train_sgd, rng, check, oracles):
+def same_seed_same_result(train_sgd, rng, check):
     n = 30
     x = rng.uniform(-2, 2, n)
     y = 2 * x + 1 + rng.normal(0, 0.3, n)
     seed = int(rng.integers(0, 2**31))
-
-    def judge(helpers):
-        first, second = train_sgd(x, y, 0.05, 4, 3, seed, repeat=2, oracles=helpers)
-        first, second = _result(check, first, 3), _result(check, second, 3)
-        if first[0] != second[0] or first[1] != second[1]:
-            raise check.CheckFailed(
-                f"{WHAT}: 同じ seed で結果が変わりました。np.random.default_rng(seed) を使ってください / the same seed "
-                "gave different results: create the Generator with np.random.default_rng(seed)")
-
-    _both_ways(check, oracles, judge)
+    first, second = train_sgd(x, y, 0.05, 4, 3, seed, repeat=2)
+    first, second = _result(check, first, 3), _result(check, second, 3)
+    if first[0] != second[0] or first[1] != second[1]:
+        raise check.CheckFailed(
+            f"{WHAT}: 同じ seed で結果が変わりました。np.random.default_rng(seed) を使ってください / the same seed gave "
+            "different results: create the Generator with np.random.default_rng(seed)")
 
 
 def _ordered_partitions(n, batch_size):
@@ -99,7 +84,7 @@ def _replay(x, y, lr, orders, w, b):
 
 
 @test_case(points=None, hidden=True)
-def reshuffles_every_epoch(train_sgd, rng, check, config, oracles):
+def reshuffles_every_epoch(train_sgd, rng, check, config):
     n, batch_size, lr = 5, 2, 0.3
     x = rng.uniform(-1, 1, n)
     y = rng.uniform(-3, 3, n)
@@ -107,14 +92,9 @@ def reshuffles_every_epoch(train_sgd, rng, check, config, oracles):
     outcomes = [(k1 == k2, _replay(x, y, lr, (o1, o2), 1.0, 2.0))
                 for (k1, o1), (k2, o2) in itertools.product(partitions, repeat=2)]
     seeds = [int(s) for s in rng.integers(0, 2**31, 6)]
-    _both_ways(check, oracles, lambda helpers: _reshuffles(train_sgd, check, config, x, y, lr, batch_size, seeds,
-                                                           outcomes, helpers))
-
-
-def _reshuffles(train_sgd, check, config, x, y, lr, batch_size, seeds, outcomes, helpers):
     same_order, results = [], set()
     for seed in seeds:
-        w, b, _ = _result(check, train_sgd(x, y, lr, batch_size, 2, seed, oracles=helpers), 2)
+        w, b, _ = _result(check, train_sgd(x, y, lr, batch_size, 2, seed), 2)
         results.add((round(w, 9), round(b, 9)))
         tol = config.SGD_TRAJECTORY_RTOL
         matches = [same for same, (rw, rb) in outcomes
