@@ -280,7 +280,10 @@ class Session:
         fields = lines[0].split() if len(lines) == 1 else []
         if len(fields) >= 2 and fields[0] == "ready" and secrets.compare_digest(fields[1], token):
             return next((f.split("=", 1)[1] for f in fields[2:] if f.startswith("seccomp=")), "off")
-        self.child.proc.wait()
+        try:
+            self.child.proc.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            pass
         reason = "; ".join(line for line in lines if not line.startswith("ready ")).strip()
         raise SandboxUnavailable(reason or f"the jail ended (status {self.child.proc.returncode}) before it was ready")
 
@@ -471,7 +474,8 @@ class Session:
         if not self._ensure_child():
             if self.budget_left() <= 0:
                 return CallResult(False, status="timeout", message=self._budget_message())
-            return CallResult(False, status="crashed", message="the notebook could not be run")
+            return CallResult(False, status="crashed", message="not run: the notebook's process was restarted "
+                                                               f"{self.restarts} times already")
         request["id"] = secrets.token_hex(8)
         request["timeout"] = timeout
         sent_at = time.monotonic()
