@@ -240,3 +240,16 @@ def test_where_the_grader_takes_points_a_public_check_fails(public, hidden, name
     unwarned = {q: messages for q, messages in lost.items()
                 if not public_failures(public[name], q) and not only_accuracy_below_band(result, q)}
     assert not unwarned, (name, unwarned, nv.scores(result))
+
+
+# the hint each extra mistake's public failure must carry (tm.MISTAKES carries the grader's hints)
+EXTRA_HINTS = {"forgotten_zero_grad": "optimizer.zero_grad()", "mlp_without_relu": "ReLU",
+               "get_device_cached": "キャッシュしない"}
+
+
+@pytest.mark.parametrize("mistake", list(MISTAKES))
+def test_the_public_failure_carries_the_graders_hint(public, mistake):
+    question = MISTAKES[mistake][0]
+    hint = tm.MISTAKES[mistake][4] if mistake in tm.MISTAKES else EXTRA_HINTS[mistake]
+    messages = public_failures(public[mistake], question)
+    assert any(hint in m for m in messages), (mistake, hint, messages)

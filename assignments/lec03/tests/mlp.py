@@ -170,8 +170,10 @@ def test_train_one_epoch_averages_over_samples(train_one_epoch):
         expected = torch.nn.functional.cross_entropy(net(images), labels).item()
     assert isinstance(value, float), "train_one_epoch は float を返してください / train_one_epoch must return a float"
     assert abs(value - expected) < 1e-4, (
-        f"サンプル平均の損失は {expected:.5f} ですが {value:.5f} でした (loss.item() × バッチの大きさ の和 ÷ サンプル数) / "
-        f"the loss averaged over samples is {expected:.5f}, got {value:.5f} (sum of loss.item() × batch size, divided by n)")
+        f"サンプル平均の損失は {expected:.5f} ですが {value:.5f} でした。返す損失はサンプル数で平均した訓練損失にしてください "
+        f"(loss.item() * バッチの大きさ の和 / サンプル数) / the loss averaged over samples is {expected:.5f}, got "
+        f"{value:.5f}: return the training loss averaged over samples (sum of loss.item() * batch size, divided by the "
+        f"number of samples)")
 
 
 @test_case(points=None, hidden=False)

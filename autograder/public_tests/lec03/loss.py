@@ -6,6 +6,20 @@ OK_FORMAT = False
 
 name = "loss"
 points = 10
+MEAN = "和ではなく平均になっていないか確認してください (E は ½ Σ) / E is a sum, ½ Σ (y − ŷ)², not a mean"
+NO_HALF = "係数 ½ が抜けていないか確認してください / the factor ½ seems to be missing"
+NO_SQUARE = "誤差を 2 乗しているか確認してください / square the residuals"
+
+
+def _hint(value, mistakes):
+    """The hint of the typical mistake whose result ``value`` is (the same hints as the grader's), or ""."""
+    for hint, wrong in mistakes.items():
+        try:
+            if np.isclose(float(value), wrong):
+                return " — " + hint
+        except (TypeError, ValueError):
+            pass
+    return ""
 
 
 @test_case(points=None, hidden=False)
@@ -21,9 +35,10 @@ def test_predict(predict):
 @test_case(points=None, hidden=False)
 def test_loss_is_half_sum(loss):
     assert callable(loss), "loss が定義されていません / loss is not defined"
-    # residuals y - y_hat = [0, 1, 1]  ->  E = 1/2 (0 + 1 + 1) = 1
-    value = loss(np.array([0.0, 1.0, 2.0]), np.array([1.0, 3.0, 4.0]), 1.0, 1.0)
+    # residuals y - y_hat = [0, 1, 2]  ->  E = 1/2 (0 + 1 + 4) = 2.5
+    value = loss(np.array([0.0, 1.0, 2.0]), np.array([1.0, 3.0, 5.0]), 1.0, 1.0)
     assert np.ndim(value) == 0, "loss はスカラーを返してください / loss must return a scalar"
-    assert np.isclose(value, 1.0), (
-        f"E = ½ Σ (y_n − w x_n − b)² = 1 のはずですが {value} でした (平均ではなく和、係数 ½) / "
-        f"E = ½ Σ (y_n − w x_n − b)² should be 1, got {value} (a sum, not a mean, with the factor ½)")
+    hint = _hint(value, {MEAN: 5 / 6, NO_HALF: 5.0, NO_SQUARE: 1.5})
+    assert np.isclose(value, 2.5), (
+        f"E = ½ Σ (y_n − w x_n − b)² = 2.5 のはずですが {value} でした / "
+        f"E = ½ Σ (y_n − w x_n − b)² should be 2.5, got {value}{hint or ' (a sum, not a mean, with the factor ½)'}")

@@ -14,6 +14,8 @@ def test_partition(minibatch_indices):
         "minibatch_indices が定義されていません / minibatch_indices is not defined"
     batches = minibatch_indices(10, 4, np.random.default_rng(0))
     sizes = [len(idx) for idx in batches]
+    assert sizes != [4, 4], \
+        "最後の (小さい) ミニバッチが捨てられています / the last, shorter minibatch is dropped: every sample must appear once per epoch"
     assert sizes == [4, 4, 2], \
         f"10 個を 4 個ずつに分けると大きさ [4, 4, 2] のはずですが {sizes} でした / 10 samples in batches of 4 should give sizes [4, 4, 2], got {sizes}"
     together = np.concatenate([np.asarray(idx) for idx in batches])
@@ -27,8 +29,10 @@ def test_partition(minibatch_indices):
 def test_shuffled_by_rng(minibatch_indices):
     first = np.concatenate(minibatch_indices(50, 8, np.random.default_rng(1)))
     again = np.concatenate(minibatch_indices(50, 8, np.random.default_rng(1)))
-    assert np.array_equal(first, again), \
-        "同じ seed の rng なら同じ分割になるはずです (渡された rng を使ってください) / the same seed must give the same batches (use the rng you are given)"
+    assert np.array_equal(first, again), (
+        "同じ seed の rng なら同じ分割になるはずです。引数の rng を使って並び替えてください (np.random.permutation や "
+        "default_rng() ではなく rng.permutation) / the same seed must give the same batches: shuffle with the rng "
+        "argument (rng.permutation), not numpy's global RNG or a new Generator")
     assert not np.array_equal(first, np.arange(50)), \
         "インデックスがシャッフルされていません / the indices are not shuffled"
     rng = np.random.default_rng(2)

@@ -6,6 +6,7 @@ OK_FORMAT = False
 
 name = "normal_equation"
 points = 10
+NO_BIAS = "バイアス b を推定していないようです / it looks like the bias b is not fitted (ŷ = w x + b has two unknowns)"
 
 
 @test_case(points=None, hidden=False)
@@ -13,9 +14,10 @@ def test_exact_line(fit_normal_equation):
     assert callable(fit_normal_equation), \
         "fit_normal_equation が定義されていません / fit_normal_equation is not defined"
     w, b = fit_normal_equation([0.0, 1.0, 2.0, 3.0], [1.0, 3.0, 5.0, 7.0])   # y = 2x + 1
+    hint = f" — {NO_BIAS}" if np.isclose(b, 0.0) else ""
     assert np.isclose(w, 2.0) and np.isclose(b, 1.0), (
         f"y = 2x + 1 上の点なので (w, b) = (2, 1) のはずですが {(w, b)} でした / "
-        f"points on y = 2x + 1 should give (w, b) = (2, 1), got {(w, b)}")
+        f"points on y = 2x + 1 should give (w, b) = (2, 1), got {(w, b)}{hint}")
 
 
 @test_case(points=None, hidden=False)
