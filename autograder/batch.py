@@ -295,7 +295,9 @@ def _run_locked(args, conn, by: str, out, err, picks: list[tuple[str, str]] = ()
         stale = gradebook.mark_interrupted(conn, by)
         if stale:
             err.print(f"an earlier batch stopped part-way ({stale} run); its finished results are kept", soft_wrap=True)
-        batch_id = gradebook.begin_batch(conn, input=str(args.input), input_sha256=got.input_sha256,
+        # the absolute path: report finds the notebooks again from whatever folder it is run in
+        batch_id = gradebook.begin_batch(conn, input=str(Path(args.input).resolve()),
+                                         input_sha256=got.input_sha256,
                                          grader_version=version, by=by, workers=args.workers)
         students = ingest.choose(got, gradebook.picks(conn))
         todo = _record_ingest(conn, batch_id, got, students)

@@ -85,12 +85,12 @@ def warnings_for(grades: list[gradebook.Grade]) -> list[str]:
     if blank:
         out.append(f"{len(blank)} submissions have no score and are left out of the K-LMS file (K-LMS keeps "
                    f"what it has for them): {', '.join(blank)}")
-    invalid = [f"{g.student_key}" for g in grades
+    invalid = [g for g in grades
                if g.exportable and g.status == "invalid" and g.final_score is not None and not g.excused]
     if invalid:
-        out.append(f"{len(invalid)} students get {', '.join(sorted({csvfmt.format_score(g.final_score) for g in grades if g.student_key in invalid}))} "
-                   f"because their notebook could not be read (invalid); check them before importing: "
-                   f"{', '.join(invalid)}")
+        values = ", ".join(sorted({csvfmt.format_score(g.final_score) for g in invalid}))
+        out.append(f"{len(invalid)} students get {values} because their notebook could not be read (invalid); "
+                   f"check them before importing: {', '.join(g.student_key for g in invalid)}")
     late = [g for g in grades if g.late and g.exportable]
     if config.LATE_POLICY != "none":
         out.append(f"LATE_POLICY={config.LATE_POLICY!r} is applied here ({len(late)} late submissions): if the "

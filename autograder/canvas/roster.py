@@ -1,7 +1,7 @@
 """The roster: the gradebook CSV a TA exports from K-LMS (Grades > Export).
 
-Row 1 is the header: ``Student`` (or ``LastName`` and ``FirstName``), ``ID``, ``SIS User ID`` (may be absent), ``SIS Login ID``, optional
-``Integration ID`` / ``Root Account``, ``Section``, then one column per assignment. A ``Points Possible``
+Row 1 is the header: ``Student`` (or ``LastName`` and ``FirstName``), ``ID``, ``SIS User ID`` (may be
+absent), ``SIS Login ID``, optional ``Integration ID`` / ``Root Account``, ``Section``, then one column per assignment. A ``Points Possible``
 row (its first cell holds those words, Canvas pads it with spaces) and Canvas's other non-student rows
 (first cells blank, e.g. "Manual Posting") may follow. UTF-8, possibly with a BOM; a copy re-saved by
 Japanese Excel is cp932, read with a warning. Comma or semicolon separated (Canvas's
