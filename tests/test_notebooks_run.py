@@ -180,7 +180,7 @@ def _assert_self_checks_work(report):
     for q, shown in report["passed"].items():
         assert shown == f"{q} results: All test cases passed!", shown
     wrong = report["wrong_loss"]
-    assert "test_loss_is_half_sum: ❌ failed" in wrong and "平均ではなく和" in wrong and "a sum, not a mean" in wrong, wrong
+    assert "test_loss_is_half_sum: ❌ failed" in wrong and "和ではなく平均になっていないか" in wrong and "not a mean" in wrong, wrong
     assert "test_predict: ✅ passed" in wrong
     shown_all = report["all"]
     for q in build.load_config().QUESTIONS:
