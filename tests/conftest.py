@@ -12,6 +12,7 @@ import itertools
 import json
 import os
 import sys
+import tempfile
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
@@ -25,6 +26,9 @@ if str(ROOT) not in sys.path:
 os.environ["AUTOGRADER_MNIST_PROFILE"] = "small"
 # a fixed course secret, so that the hidden inputs (and so any failure) are the same on every run
 os.environ.setdefault("AUTOGRADER_SECRET", "tests-only-course-secret")
+# tests that need a secret *file* get one of their own: the repository's .grader_secret is the course's
+os.environ.setdefault("AUTOGRADER_SECRET_FILE", os.path.join(tempfile.mkdtemp(prefix="autograder-tests-"),
+                                                             ".grader_secret"))
 
 import notebook_variants as nv  # noqa: E402
 
@@ -142,3 +146,22 @@ def fast_solution_result(grader) -> dict:
     """The solution without its PyTorch part: the baseline of the numpy-only variants."""
     return grader(nv.without_mlp(nv.solution()))
 
+
+
+# modules whose tests run notebooks (in the sandbox, a kernel or a batch) although they take no `grader`
+SANDBOX_MODULES = {"test_sandbox", "test_batch", "test_notebooks_run", "test_examples", "test_determinism",
+                   "test_public_vs_hidden"}
+
+
+def pytest_collection_modifyitems(config, items):
+    """Markers by what a test needs: ``sandbox`` (it runs notebooks), ``slow`` (full MNIST), else ``unit``."""
+    for item in items:
+        module = item.module.__name__.rsplit(".", 1)[-1] if item.module else ""
+        if item.get_closest_marker("full_mnist"):
+            item.add_marker(pytest.mark.slow)
+        if {"grader", "grade", "solution_result", "fast_solution_result"} & set(item.fixturenames) or \
+                module in SANDBOX_MODULES or module.startswith(("test_sandbox", "test_grade_")) and \
+                module != "test_grade_flags":
+            item.add_marker(pytest.mark.sandbox)
+        else:
+            item.add_marker(pytest.mark.unit)
