@@ -1,4 +1,8 @@
-"""Public self-check for mse, rmse and mae (students see this file; grading uses other, hidden tests)."""
+"""Public self-check for mse, rmse and mae (students see this file; grading uses other, hidden tests).
+
+rmse is judged relative to your own `mse`: an rmse that is the square root of your mse passes here even when
+mse is wrong (that costs the mse part only).
+"""
 import numpy as np
 from otter.test_files import test_case
 
@@ -39,11 +43,16 @@ def test_mse(mse):
 
 
 @test_case(points=None, hidden=False)
-def test_rmse(rmse):
+def test_rmse(rmse, mse):
     assert callable(rmse), "rmse が定義されていません / rmse is not defined"
     value = rmse(Y, Y_HAT)
+    expected = [np.sqrt(1.5)]
+    try:                                   # √ of your own mse, in case rmse uses it and it is wrong
+        expected.append(float(np.sqrt(mse(Y, Y_HAT))))
+    except Exception:
+        pass
     hint = _hint(value, {NO_SQRT: 1.5, N_MINUS_1: np.sqrt(6 / 3)})
-    assert np.ndim(value) == 0 and np.isclose(value, np.sqrt(1.5)), \
+    assert np.ndim(value) == 0 and any(np.isclose(value, e) for e in expected), \
         f"RMSE = √1.5 ≈ 1.2247 のはずですが {value} でした / RMSE should be √1.5 ≈ 1.2247, got {value}{hint}"
 
 
