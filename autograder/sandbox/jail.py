@@ -199,7 +199,9 @@ def main():
     flags = CLONE_NEWNS | CLONE_NEWNET | CLONE_NEWPID | CLONE_NEWIPC | CLONE_NEWUTS | CLONE_NEWCGROUP
     if not as_root:
         flags |= CLONE_NEWUSER
-    if libc.unshare(flags) != 0 and ctypes.get_errno() == errno.EINVAL:
+    if libc.unshare(flags) != 0:
+        if ctypes.get_errno() != errno.EINVAL:
+            _check(-1, "unshare")
         _check(libc.unshare(flags & ~CLONE_NEWCGROUP), "unshare")   # a kernel without cgroup namespaces
     if as_root:
         uid = cfg["uid_base"] + os.getpid()     # unique while this sandbox lives
@@ -268,7 +270,7 @@ def _exec_harness(cfg, as_root):
         _report(f"ready {cfg['token']} seccomp={filtered}")
         os.execve(cfg["argv"][0], cfg["argv"], cfg["env"])
     except BaseException as exc:  # noqa: BLE001 - whatever it is, the parent must hear of it
-        _report(f"failed: exec of the harness: {type(exc).__name__}: {exc}")
+        _report(f"failed: starting the harness: {type(exc).__name__}: {exc}")
         os._exit(EXIT_JAIL_FAILED)
 
 
