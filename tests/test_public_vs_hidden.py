@@ -67,6 +67,14 @@ HONEST = {
             return torch.device("cpu")
         ''')],
 }
+# a wrong helper and, in the same question, a caller that is right with it: the helper's public case fails,
+# the caller's passes (name -> question, graded name, mistake, failing case, passing case)
+PART_MISTAKES = {
+    "predict_off_by_one": ("loss", "predict", [("return w * np.asarray(x, dtype=float) + b",
+                                                "return w * np.asarray(x, dtype=float) + b + 1.0")],
+                           "test_predict", "test_loss_is_half_sum"),
+    "mse_as_sum": ("metrics", "mse", [("np.mean(error ** 2)", "np.sum(error ** 2)")], "test_mse", "test_rmse"),
+}
 MLP_QUESTIONS = {"mlp"}
 
 # runs in a fresh Python: executes each variant's code cells in a namespace of its own, then the public
@@ -119,7 +127,7 @@ def variant(name: str) -> tuple[dict, bool]:
     elif name == "solution":
         changes, with_mlp = [], True
     else:
-        q, graded, mistake = MISTAKES[name]
+        q, graded, mistake = MISTAKES[name] if name in MISTAKES else PART_MISTAKES[name][:3]
         changes, with_mlp = [(graded, mistake)], q in MLP_QUESTIONS
     for graded, mistake in changes:
         nb = _mistaken(nb, graded, mistake)
@@ -137,7 +145,7 @@ def small_training(nb: dict) -> dict:
         """)
 
 
-NAMES = ["solution", *MISTAKES, *HONEST]
+NAMES = ["solution", *MISTAKES, *HONEST, *PART_MISTAKES]
 
 
 @pytest.fixture(scope="module")
@@ -253,3 +261,13 @@ def test_the_public_failure_carries_the_graders_hint(public, mistake):
     hint = tm.MISTAKES[mistake][4] if mistake in tm.MISTAKES else EXTRA_HINTS[mistake]
     messages = public_failures(public[mistake], question)
     assert any(hint in m for m in messages), (mistake, hint, messages)
+
+
+@pytest.mark.parametrize("name", list(PART_MISTAKES))
+def test_a_wrong_helper_fails_its_own_case_not_its_callers(public, name):
+    question, _, _, failing, passing = PART_MISTAKES[name]
+    cases = {case: passed for case, passed, _ in public[name]["public"][question]}
+    assert cases[failing] is False and cases[passing] is True, (name, cases)
+    others = {q: public_failures(public[name], q) for q in public[name]["public"]
+              if q != question and public_failures(public[name], q)}
+    assert not others, (name, others)
