@@ -13,8 +13,8 @@ points = 10
 
 
 def _sums(x, y, y_hat):
-    residual = y - y_hat
-    return float(np.sum(-residual * x)), float(np.sum(-residual))
+    r = y - y_hat                          # the formula of the task text, with sums
+    return (float(np.sum(-r * x)), float(np.sum(-r)))
 
 
 def _expected(x, y, w, b, predict):
