@@ -32,6 +32,14 @@ def cell_number(nb: dict, marker: str) -> int:
     return next(i + 1 for i, s in enumerate(nv.code_sources(nb)) if marker in s)
 
 
+def _only_mae_lost(r: dict, words: str) -> None:
+    """mae's part of metrics scores 0 with ``words`` in its message; mse and rmse keep theirs."""
+    metrics = r["questions"]["metrics"]
+    assert metrics["parts"]["mae"]["score"] == 0.0, metrics["parts"]
+    assert metrics["score"] == metrics["max_score"] - metrics["parts"]["mae"]["max_score"], metrics["parts"]
+    assert any(words in m for m in nv.failed_messages(r, "metrics")), nv.failed_messages(r, "metrics")
+
+
 # --- the faults ------------------------------------------------------------------------------------------
 def cell_loops() -> dict:
     """Two endless cells: one the alarm can stop, one that ignores SIGALRM (only the parent's deadline and a
@@ -199,8 +207,7 @@ def test_crashes_in_cells_and_functions_are_recorded_and_survived(results):
     assert [c["status"] for c in r["cells"] if c["index"] + 1 in dead] == ["crashed", "crashed"]
     assert "stopped the Python process" in r["message"] and f"{dead[0]}, {dead[1]}" in r["message"]
     assert "died while a graded function ran" in r["message"]
-    assert r["questions"]["metrics"]["score"] == 0.0
-    assert any("停止" in m for m in nv.failed_messages(r, "metrics")), nv.failed_messages(r, "metrics")
+    _only_mae_lost(r, "停止")
     assert not _lost(r, [q for q in NUMPY if q != "metrics"])
 
 
@@ -211,8 +218,7 @@ def test_memory_bombs_fail_cleanly(results):
     bombs = [cell_number(nb, "# BIG"), cell_number(nb, "# GROW")]
     errors = [c["error"]["ename"] for c in r["cells"] if c["index"] + 1 in bombs]
     assert errors == ["MemoryError", "MemoryError"], r["cells"]
-    assert r["questions"]["metrics"]["score"] == 0.0
-    assert any("MemoryError" in m for m in nv.failed_messages(r, "metrics")), nv.failed_messages(r, "metrics")
+    _only_mae_lost(r, "MemoryError")
     assert not _lost(r, [q for q in NUMPY if q != "metrics"])
 
 

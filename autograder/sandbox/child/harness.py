@@ -37,6 +37,17 @@ def _on_alarm(signum, frame):
     raise GraderTimeout("time limit reached")
 
 
+class HelperTimeout(BaseException):
+    """The student's own helper, asked only for the shape of its result, took longer than OWN_HELPER_S."""
+
+
+def _on_helper_alarm(signum, frame):
+    raise HelperTimeout()
+
+
+OWN_HELPER_S = 2.0
+
+
 class CappedText(io.TextIOBase):
     """A text stream that keeps the first ``cap`` characters and counts the rest."""
 
@@ -298,18 +309,29 @@ class Harness:
     def own_result(self, name, args):
         """What the student's own ``name`` returns for these arguments (on copies: the student's Generator
         is not advanced), so that the reference's answer can come back in the same container, dtype and
-        shape. None when the student's helper is missing or raises."""
+        shape. None when the student's helper is missing, raises, or takes longer than OWN_HELPER_S (a
+        helper that hangs must not hang the caller that the reference's helper stands in for)."""
         import copy
 
         own = self.graded.get(name)
         if own is None:
             return None
+        outer, _ = signal.getitimer(signal.ITIMER_REAL)
+        started = time.monotonic()
+        previous = signal.signal(signal.SIGALRM, _on_helper_alarm)
+        signal.setitimer(signal.ITIMER_REAL, min(OWN_HELPER_S, outer) if outer > 0 else OWN_HELPER_S)
         try:
             return own(*[copy.deepcopy(a) for a in args])
-        except GraderTimeout:
-            raise
-        except Exception:
+        except (HelperTimeout, Exception):
             return None
+        finally:
+            signal.setitimer(signal.ITIMER_REAL, 0)
+            signal.signal(signal.SIGALRM, previous)
+            if outer > 0:  # the call's own time limit runs on
+                left = outer - (time.monotonic() - started)
+                if left <= 0:
+                    raise GraderTimeout("time limit reached")
+                signal.setitimer(signal.ITIMER_REAL, left)
 
     # -- probes for the PyTorch question ---------------------------------------------------------------------
     def probe_get_device(self, request):
