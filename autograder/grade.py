@@ -146,6 +146,8 @@ def grade_notebook(path: Path, *, reference_path: Path | None = None) -> dict:
             records = session.run_notebook()
             measurements["notebook_seconds"] = round(time.monotonic() - t0, 3)
             facts = _notebook_facts(session) if session.defined else {}
+            device = facts.get("device")
+            measurements["device"] = device[:100] if isinstance(device, str) else "cpu"
             questions = _run_hidden_tests(session, cfg, ref, seed, timing, measurements, data_profile, profile)
     except SandboxUnavailable as exc:
         message = f"sandbox could not be set up on this machine, nothing was run: {exc}"

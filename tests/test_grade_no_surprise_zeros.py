@@ -252,6 +252,7 @@ def test_torch_styles_score_full_and_rebinding_is_flagged(results):
     r = results["torch_styles"]
     assert r["status"] == "ok", r["message"]
     assert not _lost(r, nv.ALL_QUESTIONS), _lost(r, nv.ALL_QUESTIONS)
+    assert r["measurements"]["device"] == "cpu"   # this machine has no GPU: the result says where it ran
     flags = {f["kind"]: f["message"] for f in r["flags"]}
     assert "rebound" in flags and "loss" in flags["rebound"] and "rmse" in flags["rebound"], flags
 

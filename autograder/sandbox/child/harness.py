@@ -444,8 +444,16 @@ class Harness:
             return model(images.to(device)).detach().cpu().double().numpy()
 
     def probe_notebook_facts(self, request):
-        """What the grader tells the TA and the student about the notebook as a whole."""
-        return {"rebound": self.rebound()}
+        """What the grader tells the TA and the student about the notebook as a whole: graded names rebound
+        by later cells, and where its PyTorch code could run (the GPU's name, or cpu)."""
+        torch = sys.modules.get("torch")
+        device = "cpu"
+        try:
+            if torch is not None and torch.cuda.is_available():
+                device = "cuda: " + str(torch.cuda.get_device_name(0))
+        except Exception:
+            pass
+        return {"rebound": self.rebound(), "device": device}
 
 
 def _end_strays():
