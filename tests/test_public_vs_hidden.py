@@ -13,8 +13,9 @@ The test fails when the grader takes points from a question and no public check 
 (an MNIST accuracy below the band's full marks excepted: the notebook prints the accuracy). It also fails
 when a mistake in one question fails the public checks of another (a helper's bug must fail the helper's
 self-check only), and when honest variants the grader accepts (an ``MLP`` factory function, a cached
-``get_device`` that has ``cache_clear``, d2l's ``try_gpu`` idiom, callers that are right with the student's
-own helpers) fail a public check.
+``get_device`` that has ``cache_clear``, d2l's ``try_gpu`` idiom, tqdm in ``train_one_epoch``, scikit-learn's
+metrics) fail a public check, and when a wrong helper fails the public case of its caller (loss and gradient
+are judged with the student's own ``predict``, rmse with the student's own ``mse``).
 """
 from __future__ import annotations
 
@@ -66,7 +67,21 @@ HONEST = {
                 return torch.device(f"cuda:{i}")
             return torch.device("cpu")
         ''')],
+    # packages the grader offers (as Colab does)
+    "train_one_epoch_with_tqdm": [("train_one_epoch", [("    for images, labels in loader:\n",
+                                                        "    from tqdm.auto import tqdm\n"
+                                                        "    for images, labels in tqdm(loader, leave=False):\n")])],
+    "metrics_with_sklearn": [("mse", '''
+        def mse(y, y_hat):
+            from sklearn.metrics import mean_squared_error
+            return float(mean_squared_error(y, y_hat))
+        '''), ("mae", '''
+        def mae(y, y_hat):
+            from sklearn.metrics import mean_absolute_error
+            return float(mean_absolute_error(y, y_hat))
+        ''')],
 }
+NUMPY_ONLY_HONEST = {"metrics_with_sklearn"}
 # a wrong helper and, in the same question, a caller that is right with it: the helper's public case fails,
 # the caller's passes (name -> question, graded name, mistake, failing case, passing case)
 PART_MISTAKES = {
@@ -123,7 +138,7 @@ def variant(name: str) -> tuple[dict, bool]:
     """(the solution with the one mistake or honest change ``name``, whether it keeps the PyTorch part)."""
     nb = nv.solution()
     if name in HONEST:
-        changes, with_mlp = HONEST[name], True
+        changes, with_mlp = HONEST[name], name not in NUMPY_ONLY_HONEST
     elif name == "solution":
         changes, with_mlp = [], True
     else:
