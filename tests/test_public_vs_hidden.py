@@ -80,8 +80,22 @@ HONEST = {
             from sklearn.metrics import mean_absolute_error
             return float(mean_absolute_error(y, y_hat))
         ''')],
+    # arrays only, as the task text allows for Q2 and Q7 (no np.asarray: a list would fail)
+    "arrays_only_loss_and_metrics": [("predict", '''
+        def predict(x, w, b):
+            return w * x + b
+        '''), ("loss", '''
+        def loss(x, y, w, b):
+            return float(0.5 * ((y - (w * x + b)) ** 2).sum())
+        '''), ("mse", '''
+        def mse(y, y_hat):
+            return float(((y - y_hat) ** 2).mean())
+        '''), ("mae", '''
+        def mae(y, y_hat):
+            return float(abs(y - y_hat).mean())
+        ''')],
 }
-NUMPY_ONLY_HONEST = {"metrics_with_sklearn"}
+NUMPY_ONLY_HONEST = {"metrics_with_sklearn", "arrays_only_loss_and_metrics"}
 # a wrong helper and, in the same question, a caller that is right with it: the helper's public case fails,
 # the caller's passes (name -> question, graded name, mistake, failing case, passing case)
 PART_MISTAKES = {
