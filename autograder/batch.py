@@ -37,100 +37,10 @@ from pathlib import Path
 from . import gradebook, ingest
 from .canvas import roster as roster_mod
 
-PR_SET_PDEATHSIG = 1
-MAX_POOL_RESTARTS = 3
-
-
-# --- process-tree hygiene (used in the workers and in the batch) ---------------------------------------
-
-def _children_map() -> dict[int, list[int]]:
-    kids: dict[int, list[int]] = {}
-    for entry in os.listdir("/proc"):
-        if not entry.isdigit():
-            continue
-        try:
-            with open(f"/proc/{entry}/stat", "rb") as f:
-                stat = f.read()
-        except OSError:
-            continue
-        # the command name (field 2) may hold spaces and parentheses: split after the last ')'
-        fields = stat[stat.rfind(b")") + 2:].split()
-        kids.setdefault(int(fields[1]), []).append(int(entry))
-    return kids
-
-
-def descendants(pid: int) -> set[int]:
-    """Every live process below ``pid`` (from /proc)."""
-    kids = _children_map()
-    out: set[int] = set()
-    todo = [pid]
-    while todo:
-        for child in kids.get(todo.pop(), []):
-            if child not in out:
-                out.add(child)
-                todo.append(child)
-    return out
-
-
-def kill_tree(pid: int) -> None:
-    """SIGKILL every process below ``pid``; freezes them first (SIGSTOP) so that none forks away."""
-    stopped: set[int] = set()
-    for _ in range(50):
-        fresh = descendants(pid) - stopped
-        if not fresh:
-            break
-        for p in fresh:
-            try:
-                os.kill(p, signal.SIGSTOP)
-            except OSError:
-                pass
-        stopped |= fresh
-    for p in stopped:
-        try:
-            os.kill(p, signal.SIGKILL)
-        except OSError:
-            pass
-
-
-def _die_with_children(*_args) -> None:
-    kill_tree(os.getpid())
-    os._exit(1)
-
-
-def _init_worker(batch_pid: int) -> None:
-    """Pool initializer: die, with every sandbox child, as soon as the batch process is gone."""
-    signal.signal(signal.SIGINT, signal.SIG_IGN)       # Ctrl-C is the batch's to handle
-    signal.signal(signal.SIGTERM, _die_with_children)
-    try:
-        libc = ctypes.CDLL(None, use_errno=True)
-        libc.prctl(PR_SET_PDEATHSIG, signal.SIGTERM, 0, 0, 0)
-    except (OSError, AttributeError):  # not Linux: the watcher thread below still works
-        pass
-    if os.getppid() != batch_pid:      # the batch died before prctl took effect
-        _die_with_children()
-
-    def watch() -> None:               # also covers a SIGTERM handler that was replaced or cannot run
-        while True:
-            time.sleep(0.5)
-            if os.getppid() != batch_pid:
-                _die_with_children()
-
-    threading.Thread(target=watch, name="batch-watch", daemon=True).start()
-
-
-def _grade_one(path: str) -> dict:
-    """Runs in a worker: one notebook through the sandboxed grader; never raises for a bad notebook."""
-    from .grade import grade_notebook
-    result = grade_notebook(Path(path))
-    json.dumps(result)                 # fail here, in the worker, if the result is not plain data
-    return result
-
-
-def failed_result(message: str, duration_s: float = 0.0) -> dict:
-    """The result recorded when the grading machinery itself failed (retried by the next batch)."""
-    return {"status": "sandbox_error", "message": message, "total": 0.0,
-            "max_total": gradebook.max_total(), "questions": {}, "cells": [], "measurements": {},
-            "duration_s": duration_s}
+# the pool and the process-tree hygiene live in autograder.executors (kept importable from here)
+from .executors import (MAX_POOL_RESTARTS, PR_SET_PDEATHSIG, DaskCluster, ExecutorError, LocalPool,  # noqa: F401
+                        _die_with_children, _grade_one, _init_worker, descendants, failed_result, kill_tree,
+                        kill_tree_of_pool)
 
 
 # --- the command --------------------------------------------------------------------------------------
@@ -145,6 +55,14 @@ def add_arguments(parser) -> None:
     parser.add_argument("--pick", action="append", default=[], metavar="STUDENT=ATTACHMENT_ID",
                         help="grade this attachment of a student who attached several notebooks (kept)")
     parser.add_argument("--by", help="who runs the batch, for the audit log (default: your user name)")
+    parser.add_argument("--scheduler", metavar="tcp://HOST:8786",
+                        help="grade on this Dask cluster instead of local processes (workers: dask worker "
+                             "tcp://HOST:8786 --nthreads 1 --preload autograder.dask_worker; README, Scale out)")
+    parser.add_argument("--gpu", action="store_true",
+                        help="with --scheduler: each notebook asks for one unit of the workers' GPU resource "
+                             "(workers started with --resources GPU=k)")
+    parser.add_argument("--worker-wait", type=float, default=120, metavar="SECONDS",
+                        help="with --scheduler: how long to wait for a first worker (default: 120)")
 
 
 def _picks(parser_error, values: list[str]) -> list[tuple[str, str]]:
@@ -167,6 +85,8 @@ def run(args) -> int:
     by = gradebook.who(args.by)
     if args.workers < 1:
         usage_error(args, "--workers must be at least 1")
+    if args.gpu and not args.scheduler:
+        usage_error(args, "--gpu goes with --scheduler (the local pool gives every sandbox the GPUs it sees)")
     picks = _picks(lambda message: usage_error(args, message), args.pick)
     # everything that can fail on the command line fails before the gradebook is created
     if not Path(args.input).exists():
@@ -305,11 +225,18 @@ def _run_locked(args, conn, by: str, out, err, picks: list[tuple[str, str]] = ()
         reused = len({s.chosen.sha256 for s in students.values() if s.chosen and not s.chosen.too_large}) - len(todo)
         err.print(f"{len(got.notebooks)} notebooks from {len(students)} students, {len(got.skipped)} other files; "
                   f"grading {len(todo)}, {reused} already graded by grader {version}", soft_wrap=True)
-        whose: dict[str, list[str]] = {}
+        whose: dict[str, list[str]] = {}           # for the progress lines: names and ids
+        roster_names = gradebook.roster_names(conn)
         for s in students.values():
             if s.chosen is not None:
-                whose.setdefault(s.chosen.sha256, []).append(s.key)
-        graded = _grade_all(conn, todo, version, batch_id, by, args.workers, err, whose)
+                name = roster_names.get(s.key)
+                whose.setdefault(s.chosen.sha256, []).append(f"{name} ({s.key})" if name else s.key)
+        try:
+            graded = _grade_all(conn, todo, version, batch_id, by, make_executor(args, version, err), err, whose)
+        except ExecutorError as exc:
+            err.print(f"error: {exc}", soft_wrap=True)
+            gradebook.end_batch(conn, batch_id, "interrupted", by)
+            return 1
         grades = gradebook.refresh_grades(conn)
         gradebook.end_batch(conn, batch_id, "finished", by, graded=graded)
     except KeyboardInterrupt:
@@ -383,16 +310,28 @@ def record_safely(conn, sha: str, version: str, result: dict, batch_id: int, by:
         return fallback
 
 
-def _grade_all(conn, todo: dict[str, Path], version: str, batch_id: int, by: str, workers: int, err,
+def make_executor(args, version: str, err):
+    """The local process pool, or the Dask cluster at ``--scheduler``."""
+    if getattr(args, "scheduler", None):
+        return DaskCluster(args.scheduler, version, err, gpu=getattr(args, "gpu", False),
+                           worker_wait=getattr(args, "worker_wait", 120))
+    return LocalPool(args.workers, err)
+
+
+def _grade_all(conn, todo: dict[str, Path], version: str, batch_id: int, by: str, workers, err,
                whose: dict[str, list[str]] | None = None) -> int:
+    """Grade ``todo`` with ``workers`` (an executor, or a number of local processes) and record each result
+    as it comes back. Returns how many were recorded."""
+    import contextlib
+
     from rich.progress import (BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn,
                                TimeRemainingColumn)
 
     if not todo:
         return 0
+    executor = LocalPool(workers, err) if isinstance(workers, int) else workers
     whose = whose or {}
     counts: Counter[str] = Counter()
-    attempts: Counter[str] = Counter()
     pending = dict(sorted(todo.items(), key=lambda kv: kv[1].name))
     done = 0
     total = len(todo)
@@ -400,63 +339,26 @@ def _grade_all(conn, todo: dict[str, Path], version: str, batch_id: int, by: str
     started = time.monotonic()
     columns = (TextColumn("[bold]grading"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
                TextColumn("ETA"), TimeRemainingColumn(), TextColumn("{task.fields[counts]}"))
-    with Progress(*columns, console=err, transient=False, disable=plain) as progress:
+    with Progress(*columns, console=err, transient=False, disable=plain) as progress, \
+            contextlib.closing(executor.grade(pending)) as results:
         task = progress.add_task("grading", total=total, counts="")
-        while pending:
-            ctx = multiprocessing.get_context("spawn")
-            pool = cf.ProcessPoolExecutor(max_workers=max(1, min(workers, len(pending))), mp_context=ctx,
-                                          initializer=_init_worker, initargs=(os.getpid(),))
-            broken: dict[str, Path] = {}
-            try:
-                futures = {pool.submit(_grade_one, str(path)): (sha, path) for sha, path in pending.items()}
-                for fut in cf.as_completed(futures):
-                    sha, path = futures[fut]
-                    try:
-                        result = fut.result()
-                    except cf.process.BrokenProcessPool:
-                        attempts[sha] += 1
-                        if attempts[sha] <= MAX_POOL_RESTARTS:
-                            broken[sha] = path   # a worker died (OOM, killed): not necessarily this notebook
-                            continue
-                        result = failed_result("a grading worker died while this notebook was being graded")
-                    except Exception as exc:  # noqa: BLE001  (a worker exception becomes a recorded result)
-                        result = failed_result(f"worker error: {type(exc).__name__}: {exc}\n"
-                                               + "".join(traceback.format_exception(exc))[-2000:])
-                    if not isinstance(result, dict):
-                        result = failed_result(f"grader error: the grader returned {type(result).__name__}")
-                    result = record_safely(conn, sha, version, result, batch_id, by, err)
-                    pending.pop(sha, None)
-                    counts[str(result.get("status"))] += 1
-                    done += 1
-                    progress.update(task, completed=done,
-                                    counts="  ".join(f"{k} {v}" for k, v in sorted(counts.items())))
-                    if plain:
-                        elapsed = time.monotonic() - started
-                        eta = elapsed / done * (total - done)
-                        who_ = ", ".join(whose.get(sha, [])) or sha[:12]
-                        err.print(f"[{done}/{total}] {who_}: {result.get('status')} "
-                                  f"{gradebook._num(result.get('total')) or 0:g}/{gradebook.max_total():g} "
-                                  f"({float(result.get('duration_s') or 0):.1f} s); elapsed {elapsed:.0f} s, "
-                                  f"ETA {eta:.0f} s", soft_wrap=True, markup=False, highlight=False)
-            finally:
-                kill_tree_of_pool(pool)
-            if broken:
-                err.print(f"warning: a grading worker died; restarting the pool for {len(broken)} notebooks")
+        for sha, result in results:
+            if not isinstance(result, dict):
+                result = failed_result(f"grader error: the grader returned {type(result).__name__}")
+            result = record_safely(conn, sha, version, result, batch_id, by, err)
+            counts[str(result.get("status"))] += 1
+            done += 1
+            progress.update(task, completed=done,
+                            counts="  ".join(f"{k} {v}" for k, v in sorted(counts.items())))
+            if plain:
+                elapsed = time.monotonic() - started
+                eta = elapsed / done * (total - done)
+                who_ = ", ".join(whose.get(sha, [])) or sha[:12]
+                err.print(f"[{done}/{total}] {who_}: {result.get('status')} "
+                          f"{gradebook._num(result.get('total')) or 0:g}/{gradebook.max_total():g} "
+                          f"({float(result.get('duration_s') or 0):.1f} s); elapsed {elapsed:.0f} s, "
+                          f"ETA {eta:.0f} s", soft_wrap=True, markup=False, highlight=False)
     return done
-
-
-def kill_tree_of_pool(pool: cf.ProcessPoolExecutor) -> None:
-    procs = list((getattr(pool, "_processes", None) or {}).values())
-    pool.shutdown(wait=False, cancel_futures=True)
-    for p in procs:
-        if p.pid is not None and p.is_alive():
-            kill_tree(p.pid)
-            try:
-                p.kill()
-            except Exception:  # noqa: BLE001  (already gone)
-                pass
-    for p in procs:
-        p.join(timeout=5)
 
 
 SANDBOX_NOTE_KEYS = ("cgroup", "cgroups", "resource_control", "fallback", "warning", "note")

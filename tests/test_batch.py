@@ -100,6 +100,8 @@ def test_demo_commands_grade_every_student(demo, tmp_path):
     graded = int(re.search(r"grading (\d+), ", done.stderr).group(1))
     assert graded >= 1 and len(progress) == graded
     assert progress[-1].startswith(f"[{graded}/{graded}]")
+    names = {p.user_id: p.name for p in people}
+    assert any(f"{names['1001']} (1001): ok" in line for line in progress)       # by name and id
     qrows = {r["ID"]: r for r in csv.DictReader(io.StringIO(questions.decode("utf-8-sig"), newline=""))}
     assert qrows["1009"]["status"] == "missing"
     assert "memo.txt" in done.stdout and "other_notebooks" in qrows["1007"]["flags"]
