@@ -7,6 +7,7 @@ from __future__ import annotations
 import argparse
 import importlib
 import sys
+from pathlib import Path
 
 COMMANDS = {
     # name: (module, one-line help)
@@ -25,7 +26,7 @@ COMMANDS = {
 def build_parser(only: str | None = None) -> argparse.ArgumentParser:
     """The parser; ``only`` names the one command whose module is imported (all when None)."""
     parser = argparse.ArgumentParser(
-        prog="python -m autograder",
+        prog="autograder" if Path(sys.argv[0]).name == "autograder" else "python -m autograder",
         description="Sandboxed autograder for lecture 3 of 機械学習基礎 (Keio). "
         "Run 'python -m autograder COMMAND --help' for a command's options.",
     )
