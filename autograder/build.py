@@ -25,7 +25,6 @@ from __future__ import annotations
 import ast
 import copy
 import hashlib
-import importlib.util
 import re
 import sys
 from pathlib import Path
@@ -33,6 +32,7 @@ from pathlib import Path
 import nbformat
 from nbgrader.preprocessors import CheckCellMetadata, ClearOutput, ClearSolutions, ComputeChecksums, LockCells
 
+from . import config as config_loader
 from . import layout
 from .data import co2
 
@@ -81,11 +81,8 @@ class BuildError(RuntimeError):
 # --- inputs ------------------------------------------------------------------------------------------------
 
 def load_config():
-    """grader_config.py as a module (loaded from its path, so that the build works from any folder)."""
-    spec = importlib.util.spec_from_file_location("_grader_config_for_build", layout.CONFIG_FILE)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    """grader_config, the one configuration object (autograder.config: loaded from its path, validated)."""
+    return config_loader.load()
 
 
 def _percent(fraction: float) -> str:

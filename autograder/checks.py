@@ -142,8 +142,8 @@ def is_epoch_partition(batches: list[np.ndarray], n: int, batch_size: int) -> st
         return ("1 エポックで各サンプルがちょうど 1 回ずつ使われていません / an epoch must use every index "
                 "0..n-1 exactly once (a permutation, not sampling with replacement)")
     if sizes != expected_sizes:
-        return (f"ミニバッチの大きさが違います (batch_size ずつ、最後だけ小さくてよい) / minibatches must have "
-                f"batch_size elements each, only the last may be shorter")
+        return ("ミニバッチの大きさが違います (batch_size ずつ、最後だけ小さくてよい) / minibatches must have "
+                "batch_size elements each, only the last may be shorter")
     return None
 
 

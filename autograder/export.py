@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import sys
 
-import grader_config as config
+from .config import grader_config as config
 
 from . import gradebook
 from .canvas import csvfmt

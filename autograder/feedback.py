@@ -17,7 +17,7 @@ import sys
 from dataclasses import dataclass, field
 from pathlib import Path
 
-import grader_config
+from .config import grader_config
 
 TITLE = "第3回 課題 採点結果 / Lecture 3 assignment: feedback"
 MAX_CHARS = 4000            # default length of the plain-text comment

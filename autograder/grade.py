@@ -17,6 +17,7 @@ from pathlib import Path
 import numpy as np
 
 from . import checks, layout, runner, secret, stand_ins
+from . import config as config_loader
 from .data import mnist
 from .notebook import InvalidNotebook, code_cells
 from .sandbox.session import Session, SandboxUnavailable, sandbox_description
@@ -27,12 +28,9 @@ TORCH_API = ("get_device", "MLP", "train_one_epoch", "evaluate", "model")
 GRADED_NAMES = NUMPY_API + TORCH_API
 
 
-@functools.lru_cache(maxsize=1)
 def config():
-    spec = importlib.util.spec_from_file_location("grader_config", layout.CONFIG_FILE)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    """grader_config, loaded once and validated (autograder.config)."""
+    return config_loader.load()
 
 
 @functools.lru_cache(maxsize=4)
@@ -66,7 +64,7 @@ def grader_version(profile: str | None = None) -> str:
     pkg = layout.ROOT / "autograder"
     deciding = sorted(
         [*pkg.glob("sandbox/**/*.py"), *layout.HIDDEN_TESTS_DIR.glob("*.py"),
-         *(pkg / name for name in ("checks.py", "grade.py", "runner.py", "stand_ins.py", "notebook.py")),
+         *(pkg / name for name in ("checks.py", "config.py", "grade.py", "runner.py", "stand_ins.py", "notebook.py")),
          layout.CONFIG_FILE, layout.REFERENCE_MODULE, layout.CO2_CSV]
     )
     h = hashlib.sha256(_files_digest(deciding).encode())

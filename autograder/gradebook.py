@@ -69,7 +69,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Iterator
 
-import grader_config as config
+from .config import grader_config as config
 
 SCHEMA_VERSION = "1"
 

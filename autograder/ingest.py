@@ -28,7 +28,7 @@ import zipfile
 from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
 
-import grader_config as config
+from .config import grader_config as config
 
 from .canvas import names
 

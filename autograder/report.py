@@ -25,7 +25,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
 
-import grader_config
+from .config import grader_config
 
 from . import gradebook, ingest, layout, plots, similarity
 
@@ -277,7 +277,7 @@ def render(report: Report) -> str:
     e = html.escape
     counts, stats, acc = report.counts(), report.score_stats(), report.accuracy_stats()
     questions = report.questions()
-    parts = [f"<h1>第3回 課題 クラスレポート / Lecture 3 assignment: class report</h1>",
+    parts = ["<h1>第3回 課題 クラスレポート / Lecture 3 assignment: class report</h1>",
              f'<p class="note">作成 / generated {e(report.generated_at)} · 課題 / assignment {e(grader_config.ASSIGNMENT)}'
              f" · 満点 / max {_num(gradebook.max_total())} · 学生は名簿の名前と Canvas ユーザー ID で表示 (教員・TA 用) / "
              "students are shown by roster name and Canvas user id (for the teaching staff)</p>"]

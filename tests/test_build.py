@@ -216,9 +216,9 @@ def test_release_states_the_rubric_per_part(release):
     assert f"合計 {sum(cfg.POINTS.values()):g} 点" in text
 
 
-def test_rubric_refuses_parts_that_do_not_sum_to_the_points():
+def test_rubric_refuses_parts_that_do_not_sum_to_the_points(monkeypatch):
     cfg = build.load_config()
-    cfg.PARTS = dict(cfg.PARTS, metrics={"mse": 4, "rmse": 3, "mae": 2})
+    monkeypatch.setattr(cfg, "PARTS", dict(cfg.PARTS, metrics={"mse": 4, "rmse": 3, "mae": 2}))
     with pytest.raises(build.BuildError, match="sums to 9"):
         build.placeholder_values(cfg)
 

@@ -1,5 +1,4 @@
 """Hidden tests: gradient(x, y, w, b) -> (∂E/∂w, ∂E/∂b), sums as on the slides."""
-import numpy as np
 from otter.test_files import test_case
 
 OK_FORMAT = False
@@ -19,7 +18,6 @@ def gradient_values(gradient, ref, rng, check, config):
         w, b = float(rng.uniform(-5, 5)), float(rng.uniform(-50, 50))
         dw, db = check.as_pair(gradient(x, y, w, b), "gradient")
         rdw, rdb = ref.gradient(x, y, w, b)
-        r = y - (w * x + b)
         opts = dict(rtol=config.RTOL, atol=config.ATOL)
         check.check_scalar("gradient (dE_dw)", rdw, dw, mistakes={
             MEAN: rdw / n, SIGN: -rdw, NO_X: rdb, SWAPPED: rdb}, **opts)

@@ -12,7 +12,6 @@ validates and compares itself. It exists to execute honestly for honest students
   ``rmse = rmse(y, p)`` in a later cell does not hide the student's function);
 * calls and probes arrive as JSON frames on fd 3; answers leave on fd 4.
 """
-import base64
 import contextlib
 import io
 import os
