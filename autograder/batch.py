@@ -1,9 +1,11 @@
 """``python -m autograder batch INPUT``: grade a K-LMS submissions zip (or a folder) into the gradebook.
 
 INPUT is Canvas's "Download Submissions" zip or a folder of notebooks. Each student's notebook is chosen
-(``autograder.ingest``), graded by ``autograder.grade.grade_notebook`` in a pool of worker processes
-(each call runs the notebook in its own sandbox child), and every finished result is written to the
-SQLite gradebook in its own transaction (``autograder.gradebook``).
+(``autograder.ingest``), graded by ``autograder.grade.grade_notebook`` through an executor
+(``autograder.executors``: a pool of worker processes on this machine, or with ``--scheduler`` a Dask
+cluster whose workers get each notebook as bytes; each grade runs the notebook in its own sandbox child),
+and every finished result is written by this process alone to the SQLite gradebook, each in its own
+transaction (``autograder.gradebook``).
 
 Resumable: a notebook whose sha256 already has a result from this grader_version is not graded again
 (``--force`` regrades); results with status ``sandbox_error`` are retried. Killing the batch at any moment,
@@ -12,25 +14,20 @@ Resumable: a notebook whose sha256 already has a result from this grader_version
 One batch at a time per gradebook: a batch holds an exclusive ``flock`` on the gradebook file, and marks
 runs that an earlier, killed batch left ``running`` as ``interrupted``.
 
-No grading process outlives the batch: each worker asks the kernel for SIGTERM when the batch dies
+No local grading process outlives the batch: each worker asks the kernel for SIGTERM when the batch dies
 (``prctl(PR_SET_PDEATHSIG)``), also watches its parent pid, and then kills its whole process subtree
-(the sandbox children) before it exits; the batch kills its own subtree on Ctrl-C / SIGTERM.
+(the sandbox children) before it exits; the batch kills its own subtree on Ctrl-C / SIGTERM. On a Dask
+cluster Ctrl-C / SIGTERM cancels every outstanding task (a worker kills the sandbox of a cancelled task).
 """
 from __future__ import annotations
 
-import concurrent.futures as cf
-import ctypes
 import fcntl
 import json
-import multiprocessing
 import os
 import shutil
 import signal
-import sys
 import tempfile
-import threading
 import time
-import traceback
 from collections import Counter
 from pathlib import Path
 
