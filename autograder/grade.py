@@ -155,6 +155,10 @@ def grade_notebook(path: Path, *, reference_path: Path | None = None) -> dict:
     cell_dicts = [{"index": r.index, "status": r.status, "duration_s": r.duration_s, "error": r.error}
                   for r in records]
     status, message = _status(cell_dicts, timing.faults)
+    bugs = [f"{q}.{c['name']}" for q, v in questions.items() for c in v["checks"] if c.get("grader_error")]
+    if bugs:  # a bug of the grader's is never a student's zero: no score is exported, the TA is told
+        status, message = "sandbox_error", (f"grader error in hidden test(s) {', '.join(bugs)}: not the "
+                                            f"student's fault; fix the test and grade again. {message}")
     return _result(cfg, status, message, questions, cells=cell_dicts, measurements=measurements,
                    started=started, seed=seed, sha=sha, profile=profile, flags=_flags(cell_dicts, facts))
 

@@ -242,3 +242,36 @@ def conform():
 ])
 def test_conform_returns_the_reference_in_the_students_container(conform, value, like, check):
     assert check(conform(value, like))
+
+
+def test_a_grader_bug_makes_the_whole_result_a_grader_fault(monkeypatch, tmp_path):
+    """grade_notebook: an unexpected exception inside a hidden test is not scored as the student's 0: the
+    result's status is sandbox_error (no score exported, batch retries, feedback says it is the grader's)."""
+    from autograder import grade
+
+    def run_question(loaded, env, question, parts):
+        checks_ = [{"name": "case", "part": question, "passed": question != "loss",
+                    "message": "x", **({"grader_error": True} if question == "loss" else {})}]
+        return {"score": 0.0, "max_score": 10.0, "parts": {}, "checks": checks_}
+
+    class Session:
+        defined = []
+
+        def __init__(self, *a, **k):
+            pass
+
+        def __enter__(self):
+            return self
+
+        def __exit__(self, *exc):
+            return False
+
+        def run_notebook(self):
+            return []
+
+    monkeypatch.setattr(grade.runner, "run_question", run_question)
+    monkeypatch.setattr(grade, "Session", Session)
+    path = tmp_path / "s.ipynb"
+    path.write_text('{"nbformat": 4, "nbformat_minor": 5, "metadata": {}, "cells": []}', encoding="utf-8")
+    r = grade.grade_notebook(path)
+    assert r["status"] == "sandbox_error" and "loss.case" in r["message"] and "not the student's fault" in r["message"]
