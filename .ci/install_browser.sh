@@ -4,7 +4,7 @@
 set -euo pipefail
 need=()
 command -v chromium >/dev/null 2>&1 || need+=(chromium)
-fc-list 2>/dev/null | grep -qi "Noto Sans CJK" || need+=(fonts-noto-cjk)
+fc-list 2>/dev/null | grep -i "Noto Sans CJK" >/dev/null || need+=(fonts-noto-cjk)   # no grep -q: SIGPIPE + pipefail
 if [ ${#need[@]} -eq 0 ]; then
   echo "chromium and fonts-noto-cjk already installed"
   exit 0
@@ -12,4 +12,4 @@ fi
 export DEBIAN_FRONTEND=noninteractive
 apt-get install -y -q "${need[@]}" >/dev/null 2>&1 || { apt-get update -q >/dev/null && apt-get install -y -q "${need[@]}" >/dev/null; }
 chromium --version
-fc-list | grep -qi "Noto Sans CJK" && echo "fonts-noto-cjk installed"
+if fc-list | grep -i "Noto Sans CJK" >/dev/null; then echo "fonts-noto-cjk installed"; fi
