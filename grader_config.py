@@ -79,6 +79,9 @@ LIMITS = {
     "sandbox_memory_bytes": 5 * 1024**3,  # all processes and tmpfs files of one sandbox together
                                   # (above memory_bytes, so that one process meets its own MemoryError first)
     "cgroups": True,              # False: per-process rlimits only (as where cgroups are unavailable)
+    # on a machine with NVIDIA GPUs: how many sandboxes share one GPU (a Dask worker machine advertises
+    # --resources GPU=<GPUs x this>; batch --gpu asks one unit per notebook). Without a GPU nothing changes.
+    "sandboxes_per_gpu": 4,
 }
 
 # --- late policy (applied by batch from Canvas's LATE marker) --------------------------------------------

@@ -59,7 +59,8 @@ def add_arguments(parser) -> None:
                         help="with --scheduler: each notebook asks for one unit of the workers' GPU resource "
                              "(workers started with --resources GPU=k)")
     parser.add_argument("--worker-wait", type=float, default=120, metavar="SECONDS",
-                        help="with --scheduler: how long to wait for a first worker (default: 120)")
+                        help="with --scheduler: how long to wait for a first worker (default: 120; "
+                             "also caps the wait for the scheduler, 30 s)")
 
 
 def _picks(parser_error, values: list[str]) -> list[tuple[str, str]]:
@@ -310,8 +311,9 @@ def record_safely(conn, sha: str, version: str, result: dict, batch_id: int, by:
 def make_executor(args, version: str, err):
     """The local process pool, or the Dask cluster at ``--scheduler``."""
     if getattr(args, "scheduler", None):
+        wait = getattr(args, "worker_wait", 120)
         return DaskCluster(args.scheduler, version, err, gpu=getattr(args, "gpu", False),
-                           worker_wait=getattr(args, "worker_wait", 120))
+                           worker_wait=wait, connect_timeout=min(30.0, wait))
     return LocalPool(args.workers, err)
 
 

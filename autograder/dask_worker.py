@@ -12,7 +12,8 @@ On start-up, before the worker registers with the scheduler, ``dask_setup`` chec
   sandbox can be killed without touching another's);
 - the MNIST files verify (sha256) and the profile's sandbox folder can be built;
 - the sandbox works: a one-cell notebook runs in a real sandbox child;
-- its grader_version is the one the scheduler expects (set by the last batch, if any).
+- its grader_version and course secret (an HMAC fingerprint) are the ones the scheduler expects (set by
+  the last batch, if any).
 
 and raises otherwise: the worker does not join, and says why. Each task also carries the batch's
 grader_version and a worker with another one refuses it and leaves (``autograder.executors.grade_bytes``).
@@ -22,7 +23,7 @@ from __future__ import annotations
 import logging
 import time
 
-from .executors import META_GRADER_VERSION, gpu_count
+from .executors import META_GRADER_VERSION, META_SECRET, gpu_count, gpu_slots, secret_fingerprint
 
 logger = logging.getLogger("autograder.dask_worker")
 
@@ -57,7 +58,7 @@ def self_check() -> dict:
         raise WorkerRefused(f"the sandbox cannot be set up on this worker: {exc}") from None
     if not records or records[0].status != "ok" or "42" not in (records[0].output or ""):
         raise WorkerRefused(f"the sandbox self-check failed: {records[:1]!r}")
-    return {"grader_version": grade.grader_version(), "mnist_profile": profile, "gpus": gpu_count(),
+    return {"grader_version": grade.grader_version(), "mnist_profile": profile, "gpus": gpu_count(), "gpu_slots": gpu_slots(),
             "self_check_s": round(time.monotonic() - started, 2)}
 
 
@@ -79,12 +80,20 @@ async def dask_setup(worker) -> None:
                 f"this worker's grader_version is {facts['grader_version']}, the scheduler's batches use "
                 f"{expected}: start it from the same checkout, grader_config.py and AUTOGRADER_MNIST_PROFILE "
                 "as the batch")
+        secret = await worker.scheduler.get_metadata(keys=[META_SECRET], default=None)
+        if secret and secret != secret_fingerprint():
+            raise WorkerRefused("this worker's course secret is not the one the scheduler's batches use: set "
+                                "the same AUTOGRADER_SECRET (or .grader_secret) as on the batch's machine")
     except Exception as exc:  # noqa: BLE001  (any failure of the checks: the worker does not join)
         message = exc if isinstance(exc, WorkerRefused) else f"self-check failed: {type(exc).__name__}: {exc}"
         logger.error("WorkerRefused: %s; this worker does not join the cluster", message)
         await _leave(worker)
         return
     worker.autograder = facts
+    advertised = (getattr(getattr(worker, "state", None), "total_resources", None) or {}).get("GPU")
+    if advertised and advertised > facts["gpu_slots"]:
+        logger.warning("this worker advertises GPU=%s but the machine has %d GPU slot(s) (%d GPU(s) x "
+                       "LIMITS['sandboxes_per_gpu'])", advertised, facts["gpu_slots"], facts["gpus"])
     logger.warning("autograder worker ready: grader_version %s, MNIST profile %s, %d GPU(s), self-check %.1f s",
                    facts["grader_version"], facts["mnist_profile"], facts["gpus"], facts["self_check_s"])
 

@@ -24,6 +24,8 @@ import asyncio
 import concurrent.futures as cf
 import contextlib
 import ctypes
+import hashlib
+import hmac
 import json
 import multiprocessing
 import os
@@ -43,6 +45,9 @@ PR_SET_PDEATHSIG = 1
 MAX_POOL_RESTARTS = 3
 # scheduler metadata key: the grader_version of the batch that last used the cluster (workers check it)
 META_GRADER_VERSION = "autograder-grader-version"
+# and a fingerprint of its course secret (an HMAC, not the secret): a worker with another secret would give
+# every student other hidden inputs
+META_SECRET = "autograder-secret-fingerprint"
 # attempts of one notebook on workers that refused it for their grader_version, before giving up on it
 MAX_REFUSALS = 3
 
@@ -215,15 +220,34 @@ def gpu_count() -> int:
     return sum(1 for p in Path("/dev").glob("nvidia*") if p.name[len("nvidia"):].isdigit())
 
 
+def gpu_slots() -> int:
+    """GPU resource units this machine offers: GPUs x ``LIMITS["sandboxes_per_gpu"]`` (0 without a GPU); what
+    a Dask worker machine advertises with ``--resources GPU=k``."""
+    n = gpu_count()
+    if not n:
+        return 0
+    from .config import grader_config
+    return n * max(1, int(grader_config.LIMITS.get("sandboxes_per_gpu", 1)))
+
+
 def _safe_name(name: str) -> str:
     base = os.path.basename(name.replace("\\", "/")) or "submission.ipynb"
     return "".join(c if c.isalnum() or c in "._-" else "_" for c in base)[:100] or "submission.ipynb"
 
 
-def grade_bytes(name: str, data: bytes, expected_version: str) -> dict:
-    """A Dask task: grade one notebook given as bytes, on a worker whose grader_version is the batch's."""
+def secret_fingerprint() -> str:
+    """Identifies the course secret without revealing it (compared between the batch and its workers)."""
+    from . import secret
+    return hmac.new(secret.course_secret(), b"autograder worker check", hashlib.sha256).hexdigest()[:16]
+
+
+def grade_bytes(name: str, data: bytes, expected_version: str, expected_secret: str | None = None) -> dict:
+    """A Dask task: grade one notebook given as bytes, on a worker whose grader_version (and course secret)
+    are the batch's."""
     from .grade import grade_notebook, grader_version
     mine = grader_version()
+    if expected_secret is not None and secret_fingerprint() != expected_secret:
+        mine = f"{mine} with another course secret (AUTOGRADER_SECRET / .grader_secret)"
     if mine != expected_version:
         where = "this worker"
         with contextlib.suppress(Exception):
@@ -296,7 +320,9 @@ class DaskCluster:
         futures: dict = {}
         try:
             # workers that join later refuse to start with another grader_version (autograder.dask_worker)
+            fingerprint = secret_fingerprint()
             client.set_metadata(META_GRADER_VERSION, self.version)
+            client.set_metadata(META_SECRET, fingerprint)
             try:
                 client.wait_for_workers(1, timeout=self.worker_wait)
             except (TimeoutError, OSError):
@@ -308,7 +334,7 @@ class DaskCluster:
             token = uuid.uuid4().hex[:8]
 
             def submit(sha: str, path: Path):
-                fut = client.submit(grade_bytes, path.name, path.read_bytes(), self.version,
+                fut = client.submit(grade_bytes, path.name, path.read_bytes(), self.version, fingerprint,
                                     key=f"autograder-{sha[:16]}-{token}-{refusals[sha]}", pure=False,
                                     resources=resources, retries=0)
                 futures[fut] = (sha, path)

@@ -20,7 +20,10 @@ The three tools, each in its own throwaway folder under /tmp:
 - ``otter``: ``otter generate`` with the public test files (not timed), then ``otter run`` per notebook in a
   shell loop (no Docker; one process per notebook).
 
-Prints seconds, notebooks per minute, and the ratios batch/nbgrader and batch/otter per kind. The tools do
+Prints seconds, notebooks per minute, and the ratios batch/nbgrader and batch/otter per kind, and the
+physical limit of each kind: N cores ÷ seconds of one plain single-thread run of one of the notebooks (nbclient,
+``OMP_NUM_THREADS=1``, as ``benchmarks/grading_overhead.py`` runs it), with the fraction of it that
+``batch`` reaches (``--no-limit`` skips that plain run). The tools do
 different work (ours runs hidden tests in a sandbox, the others the public tests in the student's own
 kernel), so read the ratios as "what a TA waits", not as equal work.
 """
@@ -127,6 +130,24 @@ def run_otter(subs, work: Path, log, kind: str) -> float:
     return timed(loop, folder, env, log)
 
 
+def plain_single_thread(data: bytes) -> float:
+    """Seconds of one plain nbclient run of the notebook on one thread (the kernel inherits the variables)."""
+    sys.path.insert(0, str(ROOT / "benchmarks"))
+    import grading_overhead
+    saved = {k: os.environ.get(k) for k in ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "JUPYTER_PATH")}
+    os.environ.update(OMP_NUM_THREADS="1", MKL_NUM_THREADS="1")
+    try:
+        with tempfile.TemporaryDirectory(prefix="bench-kernel-") as tmp:
+            grading_overhead.pin_python3_kernel(Path(tmp))
+            return grading_overhead.execute_plain(json.loads(data))
+    finally:
+        for k, v in saved.items():
+            if v is None:
+                os.environ.pop(k, None)
+            else:
+                os.environ[k] = v
+
+
 def trained(tool: str, work: Path) -> str:
     """Evidence that the MLP really trained on MNIST (a tool that cannot read the data finishes early)."""
     if tool == "batch":
@@ -148,6 +169,7 @@ def main(argv=None) -> int:
     ap.add_argument("--tools", default="batch,nbgrader,otter")
     ap.add_argument("--workers", type=int, default=os.cpu_count() or 1)
     ap.add_argument("--keep", help="keep the work folders here (default: a temporary folder, removed)")
+    ap.add_argument("--no-limit", action="store_true", help="skip the plain single-thread run (the limit)")
     args = ap.parse_args(argv)
     if not SOLUTION_NOTEBOOK.exists():
         print(f"error: {SOLUTION_NOTEBOOK} is missing: run 'python -m autograder build'", file=sys.stderr)
@@ -174,6 +196,14 @@ def main(argv=None) -> int:
                 results[kind, tool] = seconds
                 note = f"  {trained(tool, work)}" if kind == "mnist" else ""
                 print(f"{kind:6s} {tool:9s} {seconds:8.1f} s  {60 * args.n / seconds:7.1f} notebooks/min{note}",
+                      flush=True)
+            if not args.no_limit and (kind, "batch") in results:
+                plain = plain_single_thread(subs[0][1])
+                cores = os.cpu_count() or 1
+                limit = 60 * cores / plain
+                reached = 60 * args.n / results[kind, "batch"]
+                print(f"{kind:6s} limit: {cores} cores / {plain:.1f} s per plain single-thread run = "
+                      f"{limit:.1f} notebooks/min; batch reaches {reached:.1f} = {reached / limit:.0%} of it",
                       flush=True)
         for kind in args.kinds.split(","):
             ours = results.get((kind, "batch"))

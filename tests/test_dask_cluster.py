@@ -17,6 +17,10 @@ import notebook_variants as nv
 from autograder import batch, executors, ingest
 from autograder.layout import EXAMPLES_DIR, ROOT
 
+sys.path.insert(0, str(ROOT / "benchmarks"))
+import gpu_check  # noqa: E402
+import scaling  # noqa: E402  (its loopback cluster's close)
+
 pytestmark = pytest.mark.sandbox
 
 ENV = {**os.environ, "AUTOGRADER_MNIST_PROFILE": "small", "PYTHONPATH": str(ROOT),
@@ -152,19 +156,7 @@ class Cluster:
     def sandboxes(self) -> set[int]:
         return {p for w in self.worker_processes() for p in batch.descendants(w)}
 
-    def close(self):
-        for p in reversed(self.procs):
-            if p.poll() is None:
-                try:
-                    os.killpg(p.pid, signal.SIGTERM)
-                except OSError:
-                    pass
-        for p in reversed(self.procs):
-            try:
-                p.wait(timeout=20)
-            except subprocess.TimeoutExpired:
-                os.killpg(p.pid, signal.SIGKILL)
-                p.wait(timeout=10)
+    close = scaling.LoopbackCluster.close     # SIGTERM to every process group, SIGKILL after 30 s
 
 
 @pytest.fixture(scope="module")
@@ -184,7 +176,12 @@ def run_batch(folder, db, *extra, timeout=600):
 def start_batch(folder, db, *extra):
     return subprocess.Popen([sys.executable, "-m", "autograder", "batch", str(folder), "--db", str(db), *extra],
                             cwd=ROOT, env=ENV, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-                            start_new_session=True)
+                            start_new_session=True, preexec_fn=_default_sigint)
+
+
+def _default_sigint():
+    """A test run started in the background (``pytest &``) ignores SIGINT, and so would the batch."""
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
 
 
 def wait_for(predicate, seconds: float, proc=None):
@@ -291,13 +288,24 @@ def test_ctrl_c_cancels_every_task_and_keeps_the_gradebook(subs, cluster, local,
 
 
 def test_no_scheduler_is_a_clear_error(subs, tmp_path):
-    done = run_batch(subs, tmp_path / "g.db", "--scheduler", "tcp://127.0.0.1:9", timeout=180)
+    done = run_batch(subs, tmp_path / "g.db", "--scheduler", "tcp://127.0.0.1:9", "--worker-wait", "5",
+                     timeout=180)
     assert done.returncode == 1 and "cannot reach the Dask scheduler" in done.stderr, done.stderr
     assert count(tmp_path / "g.db", "SELECT count(*) FROM results") == 0
 
 
 def test_no_gpu_here_means_no_gpu_resource(monkeypatch):
-    assert executors.gpu_count() == len([p for p in Path("/dev").glob("nvidia[0-9]*")])
+    gpus = len([p for p in Path("/dev").glob("nvidia[0-9]*")])
+    assert executors.gpu_count() == gpus
+    assert (executors.gpu_slots() == 0) == (gpus == 0)
     done = subprocess.run([sys.executable, "-m", "autograder", "batch", "x", "--gpu"], cwd=ROOT, env=ENV,
                           capture_output=True, text=True, timeout=60)
     assert done.returncode == 2 and "--gpu goes with --scheduler" in done.stderr
+
+
+def test_the_sandbox_sees_the_gpus_the_machine_has():
+    """Without a GPU (this machine) the sandbox child sees none and nothing else changes; with one, torch
+    inside the sandbox finds it (the device nodes are bound, the driver's libraries come with /usr)."""
+    seen = gpu_check.gpu_in_sandbox()
+    gpus = executors.gpu_count()
+    assert seen.startswith(f"CUDA {gpus > 0} {gpus}"), seen
