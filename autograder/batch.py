@@ -233,6 +233,7 @@ def _run_locked(args, conn, by: str, out, err, picks: list[tuple[str, str]] = ()
             graded = _grade_all(conn, todo, version, batch_id, by, make_executor(args, version, err), err, whose)
         except ExecutorError as exc:
             err.print(f"error: {exc}", soft_wrap=True)
+            gradebook.refresh_grades(conn)       # what was recorded before the executor gave up counts
             gradebook.end_batch(conn, batch_id, "interrupted", by)
             return 1
         grades = gradebook.refresh_grades(conn)

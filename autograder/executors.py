@@ -15,7 +15,8 @@ finishes; the batch process records every result itself (it stays the only write
   A worker that dies mid-task: the scheduler gives the task to another worker; a notebook that has killed
   ``distributed.scheduler.allowed-failures`` + 1 workers (default 4) ends ``crashed`` with a message. A
   worker whose grader_version differs from the batch's refuses the task and leaves the cluster; the task is
-  given to another worker. Ctrl-C cancels every outstanding task; a worker whose running task is cancelled
+  given to another worker; a cluster left without any worker for ``--worker-wait`` seconds stops the batch
+  (finished results are kept). Ctrl-C cancels every outstanding task; a worker whose running task is cancelled
   kills that task's sandbox.
 """
 from __future__ import annotations
@@ -311,10 +312,10 @@ class DaskCluster:
         self.worker_wait = worker_wait
 
     def grade(self, todo: dict[str, Path]) -> Iterator[tuple[str, dict]]:
-        from distributed import Client, KilledWorker, as_completed
+        from distributed import Client, KilledWorker, wait
 
         try:
-            client = Client(self.address, timeout=self.connect_timeout, set_as_default=False)
+            client = Client(self.address, timeout=self.connect_timeout)   # the default: distributed.wait uses it
         except (OSError, TimeoutError) as exc:
             raise ExecutorError(f"cannot reach the Dask scheduler at {self.address}: {exc}") from None
         futures: dict = {}
@@ -340,27 +341,42 @@ class DaskCluster:
                 futures[fut] = (sha, path)
                 return fut
 
-            ac = as_completed([submit(sha, path) for sha, path in todo.items()], loop=client.loop)
-            for fut in ac:
-                sha, path = futures.pop(fut)
+            for sha, path in todo.items():
+                submit(sha, path)
+            alone_since = None            # since when the cluster has had no worker at all
+            while futures:
                 try:
-                    result = fut.result()
-                except KilledWorker as exc:
-                    result = failed_result(
-                        "crashed: grading this notebook killed the Dask worker every time it was tried "
-                        f"({exc}); it most likely uses more memory than a worker has or ends its process. "
-                        "A TA should look at it", status="crashed")
-                except GraderVersionMismatch as exc:
-                    refusals[sha] += 1
-                    self.err.print(f"warning: {exc}", soft_wrap=True, markup=False)
-                    if refusals[sha] < MAX_REFUSALS:
-                        ac.add(submit(sha, path))
-                        continue
-                    result = failed_result(f"no Dask worker with grader_version {self.version} took this "
-                                           f"notebook ({exc})")
-                except (Exception, asyncio.CancelledError) as exc:  # noqa: BLE001  (recorded, retried next run)
-                    result = _worker_error(exc)
-                yield sha, result
+                    finished, _ = wait(list(futures), timeout=10, return_when="FIRST_COMPLETED")
+                except TimeoutError:
+                    if client.scheduler_info(n_workers=-1).get("workers"):
+                        alone_since = None
+                    elif alone_since is None:
+                        alone_since = time.monotonic()
+                    elif time.monotonic() - alone_since > self.worker_wait:
+                        raise ExecutorError(f"no Dask worker left on {self.address} for {self.worker_wait:.0f} s "
+                                            f"with {len(futures)} notebooks to grade; finished results are "
+                                            "saved, start workers and run the same command again") from None
+                    continue
+                for fut in finished:
+                    sha, path = futures.pop(fut)
+                    try:
+                        result = fut.result()
+                    except KilledWorker as exc:
+                        result = failed_result(
+                            "crashed: grading this notebook killed the Dask worker every time it was tried "
+                            f"({exc}); it most likely uses more memory than a worker has or ends its process. "
+                            "A TA should look at it", status="crashed")
+                    except GraderVersionMismatch as exc:
+                        refusals[sha] += 1
+                        self.err.print(f"warning: {exc}", soft_wrap=True, markup=False)
+                        if refusals[sha] < MAX_REFUSALS:
+                            submit(sha, path)
+                            continue
+                        result = failed_result(f"no Dask worker with grader_version {self.version} took this "
+                                               f"notebook ({exc})")
+                    except (Exception, asyncio.CancelledError) as exc:  # noqa: BLE001  (recorded, retried)
+                        result = _worker_error(exc)
+                    yield sha, result
         finally:
             if futures:
                 with contextlib.suppress(Exception):
