@@ -1,9 +1,9 @@
 """Dask worker preload: a worker joins a grading cluster only when it can grade like the batch.
 
 Start workers from a checkout of this project (same commit, ``grader_config.py``, course secret and
-``AUTOGRADER_MNIST_PROFILE`` as the batch)::
+``AUTOGRADER_MNIST_PROFILE`` as the batch), after ``make setup`` (it installs the project into .venv/)::
 
-    PYTHONPATH=$PWD .venv/bin/dask worker tcp://HOST:8786 --nworkers N --nthreads 1 \\
+    .venv/bin/dask worker tcp://HOST:8786 --nworkers N --nthreads 1 \\
         --preload autograder.dask_worker [--resources GPU=k]
 
 On start-up, before the worker registers with the scheduler, ``dask_setup`` checks that

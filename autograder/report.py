@@ -132,6 +132,12 @@ class Report:
                 "below_floor": sum(a < band["floor"] for a in acc),
                 "median": statistics.median(acc) if acc else None}
 
+    def devices(self) -> dict[str, int]:
+        """Where the graded notebooks' PyTorch code ran (``cpu`` or ``cuda: <GPU>``), with counts."""
+        found = Counter(str((g.result.get("measurements") or {}).get("device"))[:100]
+                        for g in self.grades if g.result and (g.result.get("measurements") or {}).get("device"))
+        return dict(found.most_common())
+
     def slowest(self) -> list[dict]:
         rows = []
         for g in self.grades:
@@ -319,8 +325,10 @@ def render(report: Report) -> str:
                         [[None, None, f"check_{c['qid']}_{c['check']}", None] for c in checks])
                  if checks else "<p>なし / none</p>")
 
+    devices = ", ".join(f"{e(d)} × {n}" for d, n in report.devices().items()) or "–"
     parts.append(f"<h2>MNIST 精度 / MNIST accuracy</h2><p class=\"note\">profile {e(acc['profile'])}: "
-                 f"満点 / full marks ≥ {_pct(acc['full'])}, 部分点 / partial ≥ {_pct(acc['floor'])}</p>")
+                 f"満点 / full marks ≥ {_pct(acc['full'])}, 部分点 / partial ≥ {_pct(acc['floor'])} · "
+                 f"実行デバイス / ran on: <span id=\"devices\">{devices}</span></p>")
     acc_rows = [("n", "精度のある学生 / with an accuracy"), ("at_full", "満点の閾値以上 / at or above full"),
                 ("partial", "部分点 / partial"), ("below_floor", "下限未満 / below floor"),
                 ("no_value", "精度なし / no accuracy"), ("median", "中央値 / median")]

@@ -89,7 +89,7 @@ def make_result(status="ok", scores=None, *, failed=(), cells=(), accuracy=None,
         "status": status, "message": message, "total": total, "max_total": float(sum(grader_config.POINTS.values())),
         "questions": questions,
         "cells": [{"index": i, "status": "ok", "error": None, "duration_s": 0.1} for i in range(3)] + list(cells),
-        "measurements": {"mnist_accuracy": accuracy, "seconds": {"mlp": duration * 0.7, "sgd": 1.5},
+        "measurements": {"mnist_accuracy": accuracy, "seconds": {"mlp": duration * 0.7, "sgd": 1.5}, "device": "cpu",
                          "notebook_seconds": duration * 0.8, "hidden_targets": HIDDEN["expected_rmse"]},
         "duration_s": duration, "seed": grader_config.COURSE_SEED, "grader_version": "test",
         "sandbox": {"note": HIDDEN["hidden_input"]}, "submission_sha256": "",
@@ -396,3 +396,14 @@ def test_report_renders_in_chromium(chromium, report_html, tmp_path):
     orange = sum(n for n, (r, g, b) in colours if abs(r - 0xe3) < 12 and abs(g - 0x9b) < 12 and abs(b - 0x36) < 12)
     assert orange > 500
     shutil.copy(shot, Path(os.environ.get("REPORT_SCREENSHOT", tmp_path / "keep.png")))
+
+
+def test_report_says_where_the_notebooks_ran(klass, report_html):
+    """Each result records where its PyTorch code could run; the report counts them (here: no GPU)."""
+    db = sqlite3.connect(klass.db)
+    (n,) = db.execute("SELECT count(*) FROM grades g JOIN results r USING (sha256) "
+                      "WHERE json_extract(r.measurements, '$.device') = 'cpu'").fetchone()
+    assert n > 0
+    rep = report.build(klass.db, release=klass.release)
+    assert rep.devices() == {"cpu": n}
+    assert f"cpu × {n}" in report_html.read_text(encoding="utf-8")
