@@ -55,10 +55,6 @@ def load_question(path: Path) -> Question:
     return Question(cases, part_of)
 
 
-def load_cases(path: Path) -> list[test_case]:
-    return list(load_question(path).cases)
-
-
 def case_name(case: test_case) -> str:
     return case.name or case.test_func.__name__
 

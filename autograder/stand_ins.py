@@ -27,6 +27,8 @@ def explain_failure(name: str, result: CallResult) -> str:
         return f"{name} が定義されていません / {name} is not defined in the notebook"
     if result.status == "timeout":
         return f"{name} が制限時間内に終わりませんでした (無限ループ?) / {name} {result.message} (an endless loop?)"
+    if result.message.startswith("not run"):  # refused by the sandbox's restart limit or time budget
+        return f"{name} は実行されませんでした / {name} was {result.message}"
     if result.status == "crashed":
         return f"{name} の実行中に Python が停止しました / the notebook's Python process died while {name} ran"
     if result.status == "protocol":

@@ -275,3 +275,12 @@ def test_a_grader_bug_makes_the_whole_result_a_grader_fault(monkeypatch, tmp_pat
     path.write_text('{"nbformat": 4, "nbformat_minor": 5, "metadata": {}, "cells": []}', encoding="utf-8")
     r = grade.grade_notebook(path)
     assert r["status"] == "sandbox_error" and "loss.case" in r["message"] and "not the student's fault" in r["message"]
+
+
+def test_a_call_the_sandbox_refused_says_so():
+    from autograder.sandbox.session import CallResult
+
+    refused = CallResult(False, status="crashed", message="not run: the notebook's process was restarted 5 times already")
+    assert "was not run: the notebook's process was restarted" in stand_ins.explain_failure("mse", refused)
+    died = CallResult(False, status="crashed", message="the Python process died during the call")
+    assert "died while mse ran" in stand_ins.explain_failure("mse", died)
