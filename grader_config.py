@@ -74,7 +74,7 @@ LIMITS = {
     # what was recorded is scored and every later call is a timeout. The full solution grades in about 25 s
     # on the build machine (README, "Measured"); this is notebook_timeout_s plus 300 s for the hidden tests.
     "submission_budget_s": 1200,
-    # each sandbox's cgroup (where the machine allows one; see autograder/sandbox/README.md):
+    # each sandbox's cgroup (where the machine allows one; see autograder/execute/README.md):
     "cpu_cores": 1.0,             # CPU quota per sandbox; batch runs one worker per core by default
     "sandbox_memory_bytes": 5 * 1024**3,  # all processes and tmpfs files of one sandbox together
                                   # (above memory_bytes, so that one process meets its own MemoryError first)

@@ -11,15 +11,15 @@ from pathlib import Path
 
 COMMANDS = {
     # name: (module, one-line help)
-    "build": ("autograder.build", "generate the student release and the solutions from source/"),
-    "fetch-data": ("autograder.data.fetch_cli", "fetch MNIST into data/MNIST/raw/ and check its sha256"),
-    "grade": ("autograder.grade_cli", "grade one notebook in the sandbox with the hidden tests"),
-    "batch": ("autograder.batch", "grade a K-LMS submissions zip (or a folder) into a gradebook"),
-    "override": ("autograder.override", "record a TA's score decision (kept across re-batching)"),
-    "export": ("autograder.export", "write the K-LMS gradebook CSV and the per-question CSV"),
-    "upload": ("autograder.upload", "post scores and comments to K-LMS through the Canvas API"),
-    "feedback": ("autograder.feedback", "write per-student feedback (Markdown, HTML, text)"),
-    "report": ("autograder.report", "write the class report (one HTML file with plots)"),
+    "build": ("autograder.build.release", "generate the student release and the solutions from source/"),
+    "fetch-data": ("autograder.commands.fetch_data", "fetch MNIST into data/MNIST/raw/ and check its sha256"),
+    "grade": ("autograder.commands.grade", "grade one notebook in the sandbox with the hidden tests"),
+    "batch": ("autograder.batch.driver", "grade a K-LMS submissions zip (or a folder) into a gradebook"),
+    "override": ("autograder.commands.override", "record a TA's score decision (kept across re-batching)"),
+    "export": ("autograder.publish.klms_csv", "write the K-LMS gradebook CSV and the per-question CSV"),
+    "upload": ("autograder.publish.upload", "post scores and comments to K-LMS through the Canvas API"),
+    "feedback": ("autograder.publish.feedback", "write per-student feedback (Markdown, HTML, text)"),
+    "report": ("autograder.publish.report", "write the class report (one HTML file with plots)"),
 }
 
 

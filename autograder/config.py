@@ -13,7 +13,7 @@ import sys
 from pathlib import Path
 from types import ModuleType
 
-from . import layout
+from autograder import layout
 
 LATE_POLICIES = ("none", "fraction", "zero")
 LIMIT_KEYS = ("cell_timeout_s", "notebook_timeout_s", "call_timeout_s", "mlp_call_timeout_s", "memory_bytes",

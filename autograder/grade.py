@@ -16,11 +16,14 @@ from pathlib import Path
 
 import numpy as np
 
-from . import checks, layout, runner, secret, stand_ins
-from . import config as config_loader
-from .data import mnist
-from .notebook import InvalidNotebook, code_cells
-from .sandbox.session import Session, SandboxUnavailable, sandbox_description
+from autograder import layout, secret
+from autograder.check import vocabulary as checks
+from autograder.check import runner
+from autograder.execute import stand_ins
+from autograder import config as config_loader
+from autograder.data import mnist
+from autograder.ingest.notebook import InvalidNotebook, code_cells
+from autograder.execute.session import Session, SandboxUnavailable, sandbox_description
 
 NUMPY_API = ("fit_normal_equation", "predict", "loss", "gradient", "gd_step", "minibatch_indices", "train_sgd",
              "mse", "rmse", "mae")
@@ -63,8 +66,8 @@ def grader_version(profile: str | None = None) -> str:
     """A hash of everything that decides a score: harness, hidden tests, checks, config, reference, data."""
     pkg = layout.ROOT / "autograder"
     deciding = sorted(
-        [*pkg.glob("sandbox/**/*.py"), *layout.HIDDEN_TESTS_DIR.glob("*.py"),
-         *(pkg / name for name in ("checks.py", "config.py", "grade.py", "runner.py", "stand_ins.py", "notebook.py")),
+        [*pkg.glob("execute/**/*.py"), *layout.HIDDEN_TESTS_DIR.glob("*.py"),
+         *(pkg / name for name in ("check/vocabulary.py", "check/runner.py", "config.py", "grade.py", "ingest/notebook.py")),
          layout.CONFIG_FILE, layout.REFERENCE_MODULE, layout.CO2_CSV]
     )
     h = hashlib.sha256(_files_digest(deciding).encode())

@@ -11,7 +11,7 @@ import hmac
 import os
 import secrets
 
-from . import layout
+from autograder import layout
 
 
 def course_secret() -> bytes:

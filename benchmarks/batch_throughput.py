@@ -42,7 +42,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from autograder.canvas import names  # noqa: E402
+from autograder.ingest import names  # noqa: E402
 from autograder.layout import CO2_CSV, DATA_DIR, PUBLIC_TESTS_DIR, SOLUTION_NOTEBOOK  # noqa: E402
 
 BIN = Path(sys.executable).parent

@@ -35,7 +35,7 @@ sys.path.insert(0, str(ROOT / "benchmarks"))
 from batch_throughput import notebooks  # noqa: E402
 
 from autograder import layout  # noqa: E402
-from autograder.canvas import names  # noqa: E402
+from autograder.ingest import names  # noqa: E402
 
 CUDA_PROBE = ("import torch\n"
               "print('CUDA', torch.cuda.is_available(), torch.cuda.device_count(),\n"
@@ -48,7 +48,7 @@ def line(figure: str, value: str) -> None:
 
 def gpu_in_sandbox() -> str:
     from autograder import grade
-    from autograder.sandbox.session import Session
+    from autograder.execute.session import Session
     cfg = grade.config()
     with Session([CUDA_PROBE], [], files={"co2.csv": layout.CO2_CSV}, data_dir=None, limits=cfg.LIMITS,
                  seed=cfg.COURSE_SEED, threads=cfg.TORCH_THREADS) as session:

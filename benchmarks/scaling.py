@@ -8,7 +8,7 @@ count, a fresh gradebook and one timed ``batch`` command:
 
 - ``local``: ``batch DIR --workers W`` (the process pool);
 - ``dask``: a scheduler and W workers on 127.0.0.1 (``dask worker ... --nthreads 1 --preload
-  autograder.dask_worker``), started and self-checked before the clock starts (a cluster is started once a
+  autograder.batch.dask_worker``), started and self-checked before the clock starts (a cluster is started once a
   term, not per batch), then ``batch DIR --scheduler tcp://127.0.0.1:PORT``.
 
 Prints notebooks per minute, efficiency (throughput ÷ (W × the same backend's 1-worker throughput)) and,
@@ -34,7 +34,7 @@ sys.path.insert(0, str(ROOT / "benchmarks"))
 
 from batch_throughput import notebooks  # noqa: E402
 
-from autograder.canvas import names  # noqa: E402
+from autograder.ingest import names  # noqa: E402
 
 DASK = str(Path(sys.executable).with_name("dask"))
 
@@ -72,7 +72,7 @@ class LoopbackCluster:
         for i in range(workers):
             self.procs.append(self._spawn(work / f"worker{i}.log", env, [
                 DASK, "worker", self.address, "--nworkers", "1", "--nthreads", "1", "--host", "127.0.0.1",
-                "--dashboard-address", "127.0.0.1:0", "--preload", "autograder.dask_worker"]))
+                "--dashboard-address", "127.0.0.1:0", "--preload", "autograder.batch.dask_worker"]))
         from distributed import Client
         with Client(self.address, timeout=30, set_as_default=False) as client:
             client.wait_for_workers(workers, timeout=600)

@@ -9,7 +9,7 @@ their own names and formatting, and an exploration cell of their own. Planted co
 student's notebook and rename every variable, reformat, reorder the functions, change the comments and
 rewrite one function in a style of their own. Printed: the share of planted pairs in the report's list,
 the share of independent students flagged (in any listed pair that is not planted), and the seconds
-``autograder.similarity.find_similar`` took. The targets (issue 10): >= 95 %, <= 2 %, <= 30 s for 300.
+``autograder.publish.similarity.find_similar`` took. The targets (issue 10): >= 95 %, <= 2 %, <= 30 s for 300.
 """
 from __future__ import annotations
 
@@ -24,7 +24,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from autograder import similarity  # noqa: E402
+from autograder.publish import similarity  # noqa: E402
 
 RELEASE = ROOT / "assignments" / "lec03" / "lec03.ipynb"
 

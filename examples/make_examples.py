@@ -34,7 +34,7 @@ HERE = Path(__file__).resolve().parent
 ROOT = HERE.parent
 sys.path.insert(0, str(ROOT))
 
-from autograder.canvas.download import Attachment, write_submissions_zip  # noqa: E402
+from autograder.ingest.canvas_zip import Attachment, write_submissions_zip  # noqa: E402
 from autograder.layout import SOLUTION_NOTEBOOK  # noqa: E402
 
 ASSIGNMENT_ID = 12345

@@ -16,9 +16,11 @@ from pathlib import Path
 
 import pytest
 
-from autograder import batch, gradebook, ingest
-from autograder.canvas import roster
-from autograder.canvas.csvfmt import format_score
+from autograder.batch import driver as batch
+from autograder.record import gradebook
+from autograder.ingest import submissions as ingest
+from autograder.ingest import roster
+from autograder.publish.csvfmt import format_score
 from autograder.layout import EXAMPLES_DIR, ROOT
 
 ENV = {**os.environ, "AUTOGRADER_MNIST_PROFILE": "small"}
@@ -240,7 +242,7 @@ def test_sigterm_stops_cleanly_and_one_batch_at_a_time(tmp_path):
 
 WORKER_SCRIPT = textwrap.dedent("""
     import concurrent.futures as cf, multiprocessing, os, subprocess, sys, time
-    from autograder import batch
+    from autograder.batch import driver as batch
 
     def job(_):
         subprocess.Popen(["sleep", "300"])          # stands for a sandbox child (no PDEATHSIG of its own)

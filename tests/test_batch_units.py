@@ -8,9 +8,11 @@ import sys
 import pytest
 from rich.console import Console
 
-from autograder import batch, gradebook, ingest
+from autograder.batch import driver as batch
+from autograder.record import gradebook
+from autograder.ingest import submissions as ingest
 from autograder.__main__ import main
-from autograder.canvas.download import Attachment, write_submissions_zip
+from autograder.ingest.canvas_zip import Attachment, write_submissions_zip
 from test_gradebook import ATTACHMENTS, VERSION, by_key, make_gradebook, nb, result, sha
 
 

@@ -12,7 +12,8 @@ import nbformat
 import numpy as np
 import pytest
 
-from autograder import build, layout
+from autograder import layout
+from autograder.build import release as build
 
 ASSIGNMENTS = layout.ROOT / "assignments"
 

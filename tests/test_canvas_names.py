@@ -1,7 +1,7 @@
-"""Canvas "Download Submissions" zip names: every form K-LMS writes, read back (autograder.canvas.names)."""
+"""Canvas "Download Submissions" zip names: every form K-LMS writes, read back (autograder.ingest.names)."""
 import pytest
 
-from autograder.canvas import names
+from autograder.ingest import names
 
 
 @pytest.mark.parametrize("entry, expect", [

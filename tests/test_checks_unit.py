@@ -12,9 +12,11 @@ import numpy as np
 import pytest
 from otter.test_files import test_case
 
-from autograder import checks, runner, stand_ins
-from autograder.checks import CallFailed, CheckFailed, Credit
-from autograder.sandbox.child.protocol import Opaque
+from autograder.check import vocabulary as checks
+from autograder.check import runner
+from autograder.execute import stand_ins
+from autograder.check.vocabulary import CallFailed, CheckFailed, Credit
+from autograder.execute.child.protocol import Opaque
 
 
 # --- coercion ------------------------------------------------------------------------------------------------
@@ -177,7 +179,7 @@ class _FakeSession:
         self.calls = []
 
     def call(self, name, args, *, oracles=None, repeat=1, timeout=None):
-        from autograder.sandbox.session import CallResult
+        from autograder.execute.session import CallResult
 
         self.calls.append(oracles is not None)
         return CallResult(True, self.answers[oracles is not None])
@@ -221,7 +223,7 @@ def test_a_hung_call_is_not_run_twice():
 # --- the child's conformance of the reference's answers to the student's own containers ---------------------
 @pytest.fixture(scope="module")
 def conform():
-    child = Path(__file__).resolve().parent.parent / "autograder" / "sandbox" / "child"
+    child = Path(__file__).resolve().parent.parent / "autograder" / "execute" / "child"
     sys.path.insert(0, str(child))
     try:
         import harness
@@ -278,7 +280,7 @@ def test_a_grader_bug_makes_the_whole_result_a_grader_fault(monkeypatch, tmp_pat
 
 
 def test_a_call_the_sandbox_refused_says_so():
-    from autograder.sandbox.session import CallResult
+    from autograder.execute.session import CallResult
 
     refused = CallResult(False, status="crashed", message="not run: the notebook's process was restarted 5 times already")
     assert "was not run: the notebook's process was restarted" in stand_ins.explain_failure("mse", refused)

@@ -5,7 +5,13 @@ import types
 import pytest
 
 import grader_config
-from autograder import build, config, export, feedback, grade, gradebook, ingest, report
+from autograder import config, grade
+from autograder.build import release as build
+from autograder.publish import klms_csv as export
+from autograder.publish import feedback
+from autograder.record import gradebook
+from autograder.ingest import submissions as ingest
+from autograder.publish import report
 
 
 def test_every_module_sees_the_same_configuration_object():

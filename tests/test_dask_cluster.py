@@ -1,5 +1,5 @@
 """``batch --scheduler``: a real Dask scheduler and two real workers (subprocesses on 127.0.0.1, the
-preload ``autograder.dask_worker``, the small MNIST profile) grade the same submissions as the local pool;
+preload ``autograder.batch.dask_worker``, the small MNIST profile) grade the same submissions as the local pool;
 a worker killed with SIGKILL mid-batch loses nothing; a worker with another grader_version is refused;
 Ctrl-C leaves no task running and the gradebook consistent."""
 import json
@@ -14,7 +14,9 @@ from pathlib import Path
 import pytest
 
 import notebook_variants as nv
-from autograder import batch, executors, ingest
+from autograder.batch import driver as batch
+from autograder.batch import executors
+from autograder.ingest import submissions as ingest
 from autograder.layout import EXAMPLES_DIR, ROOT
 
 sys.path.insert(0, str(ROOT / "benchmarks"))
@@ -117,7 +119,7 @@ class Cluster:
     def start_worker(self, log: str, env: dict | None = None) -> subprocess.Popen:
         return self._spawn(log, [DASK, "worker", self.address, "--nworkers", "1", "--nthreads", "1",
                                  "--host", "127.0.0.1", "--dashboard-address", "127.0.0.1:0",
-                                 "--preload", "autograder.dask_worker"], env)
+                                 "--preload", "autograder.batch.dask_worker"], env)
 
     def client(self):
         from distributed import Client

@@ -7,9 +7,9 @@ import re
 import pytest
 
 import grader_config
-from autograder import gradebook
+from autograder.record import gradebook
 from autograder.__main__ import main
-from autograder.canvas.roster import RosterRow
+from autograder.ingest.roster import RosterRow
 from test_gradebook import ROSTER, make_gradebook, nb, result, sha
 
 BOM = b"\xef\xbb\xbf"

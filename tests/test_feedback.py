@@ -10,7 +10,8 @@ from pathlib import Path
 import pytest
 
 import grader_config
-from autograder import feedback, gradebook
+from autograder.publish import feedback
+from autograder.record import gradebook
 from autograder.__main__ import main
 
 

@@ -34,8 +34,8 @@ HOST_EVIDENCE = [
     SITE_PACKAGES / f"zz_{EVIDENCE.replace('-', '_')}.pth",
 ]
 # files the sandbox sees read-only: they must be byte-identical after every attack
-GUARDED = [layout.ROOT / "autograder" / "sandbox" / "child" / "harness.py",
-           layout.ROOT / "autograder" / "sandbox" / "child" / "protocol.py", layout.CO2_CSV]
+GUARDED = [layout.ROOT / "autograder" / "execute" / "child" / "harness.py",
+           layout.ROOT / "autograder" / "execute" / "child" / "protocol.py", layout.CO2_CSV]
 
 # --- shared attack code -------------------------------------------------------------------------------------
 # a graded function finds the id of the request it is answering in the harness's frames, and writes frames
@@ -896,7 +896,7 @@ def test_no_sandbox_process_outlives_its_grade(attack_run, grader):
     """After the fork bomb and the kill attempts, nothing runs under the uid of one of our sandboxes. A
     sandbox's uid is UID_BASE + the pid of its jail process: a process under such a uid whose jail is gone is
     an orphan (whoever started it); one whose jail is alive is only ours if the jail grades our files."""
-    from autograder.sandbox.session import UID_BASE
+    from autograder.execute.session import UID_BASE
 
     def leftovers():
         found = []

@@ -6,9 +6,11 @@ import json
 import pytest
 
 import grader_config
-from autograder import batch, gradebook, ingest
-from autograder.canvas.download import Attachment, write_submissions_zip
-from autograder.canvas.roster import RosterRow
+from autograder.batch import driver as batch
+from autograder.record import gradebook
+from autograder.ingest import submissions as ingest
+from autograder.ingest.canvas_zip import Attachment, write_submissions_zip
+from autograder.ingest.roster import RosterRow
 
 VERSION = "test-grader-1"
 

@@ -8,8 +8,8 @@ import zipfile
 import pytest
 
 import grader_config
-from autograder import ingest
-from autograder.canvas.download import write_zip
+from autograder.ingest import submissions as ingest
+from autograder.ingest.canvas_zip import write_zip
 
 NB = b'{"cells": [], "metadata": {}, "nbformat": 4, "nbformat_minor": 5}'
 
@@ -162,7 +162,7 @@ def test_members_with_bare_permissions_are_regular_files(tmp_path):
     """ZipFile.writestr(name, data) stores mode 0o600 without file-type bits: still a regular file."""
     import zipfile
 
-    from autograder import ingest
+    from autograder.ingest import submissions as ingest
 
     zpath = tmp_path / "bare.zip"
     with zipfile.ZipFile(zpath, "w") as z:

@@ -16,7 +16,8 @@ import nbformat
 import pytest
 from nbclient import NotebookClient
 
-from autograder import build, layout
+from autograder import layout
+from autograder.build import release as build
 
 CHECK_CALL = re.compile(r'^grader\.check\("([a-z_]+)"\)$')
 FINAL_ACCURACY = re.compile(r"final test accuracy: ([0-9.]+)%")

@@ -2,7 +2,7 @@
 upload comments, feedback files, the K-LMS CSV. Staff files (questions CSV, report) may show it."""
 import os
 
-from autograder import gradebook
+from autograder.record import gradebook
 from autograder.__main__ import main
 from canvas_server import FakeCanvas, Student
 from test_gradebook import make_gradebook, nb, result, sha

@@ -1,6 +1,6 @@
 """The class report: its numbers equal the gradebook's, and it renders in headless Chromium with its plots.
 
-``class_gradebook`` builds a small class through ``autograder.gradebook`` itself (roster, one batch, the
+``class_gradebook`` builds a small class through ``autograder.record.gradebook`` itself (roster, one batch, the
 submissions zip, results of every status, late hand-ins, overrides, an excuse, an anonymous student and a
 copied notebook); test_feedback.py uses it too.
 """
@@ -22,7 +22,9 @@ from types import SimpleNamespace
 import pytest
 
 import grader_config
-from autograder import gradebook, plots, report
+from autograder.record import gradebook
+from autograder.publish import plots
+from autograder.publish import report
 from autograder.__main__ import main
 
 # --- a class ---------------------------------------------------------------------------------------------

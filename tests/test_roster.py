@@ -1,7 +1,7 @@
 """The roster as K-LMS writes it (Grades > Export): every variant of its gradebook export."""
 import pytest
 
-from autograder.canvas import roster
+from autograder.ingest import roster
 
 HEAD = ["Student", "ID", "SIS User ID", "SIS Login ID", "Section", "Lecture 3 assignment (12345)",
         "Current Score", "Final Score"]

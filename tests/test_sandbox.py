@@ -11,8 +11,8 @@ import pytest
 
 from autograder import layout
 from autograder.grade import config
-from autograder.sandbox.child import protocol
-from autograder.sandbox.session import Session
+from autograder.execute.child import protocol
+from autograder.execute.session import Session
 
 LIMITS = dict(config().LIMITS, cell_timeout_s=3, notebook_timeout_s=60, call_timeout_s=5, restarts=3)
 

@@ -22,8 +22,9 @@ import pytest
 
 from autograder import layout
 from autograder.grade import config
-from autograder.sandbox import cgroups, seccomp
-from autograder.sandbox.session import SandboxUnavailable, Session, sandbox_description
+from autograder.execute import cgroups
+from autograder.execute import seccomp
+from autograder.execute.session import SandboxUnavailable, Session, sandbox_description
 
 LIMITS = dict(config().LIMITS, cell_timeout_s=3, notebook_timeout_s=60, call_timeout_s=3, restarts=3)
 NUMPY = nv.NUMPY_QUESTIONS
@@ -144,7 +145,7 @@ def test_a_forged_setup_failure_in_the_first_cell_is_graded_as_crashed(grader):
 
 def test_a_real_setup_failure_is_still_a_sandbox_error(monkeypatch, tmp_path):
     """The jail reports its own failure on the status pipe: a grader folder that does not exist."""
-    from autograder.sandbox import session as session_module
+    from autograder.execute import session as session_module
 
     monkeypatch.setattr(session_module, "_grader_dir", lambda: tmp_path / "missing")
     s = session(["x = 1"])

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from autograder import similarity
+from autograder.publish import similarity
 
 ROOT = Path(__file__).resolve().parents[1]
 

@@ -3,7 +3,8 @@ import warnings
 
 import pytest
 
-from autograder import gradebook, upload
+from autograder.record import gradebook
+from autograder.publish import upload
 from autograder.__main__ import main
 from canvas_server import FakeCanvas, Student
 from test_gradebook import make_gradebook, nb, result, sha

@@ -39,7 +39,7 @@ def load(path: Path) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
 
 
 if __name__ == "__main__":
-    from .. import layout
+    from autograder import layout
 
     layout.CO2_CSV.parent.mkdir(parents=True, exist_ok=True)
     layout.CO2_CSV.write_text(generate(), encoding="utf-8")

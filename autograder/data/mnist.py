@@ -22,8 +22,8 @@ from pathlib import Path
 
 import numpy as np
 
-from .. import layout
-from .idx import read_idx, write_idx
+from autograder import layout
+from autograder.data.idx import read_idx, write_idx
 
 SHA256 = {
     "train-images-idx3-ubyte": "ba891046e6505d7aadcbbe25680a0738ad16aec93bde7f9b65e87a2fc25776db",

@@ -1,7 +1,7 @@
 """Write a zip shaped like K-LMS's "Download Submissions" (for examples/ and the tests).
 
 Byte-deterministic: members in the order given, one fixed timestamp, fixed permissions, deflate level 9.
-Entry names are built with ``autograder.canvas.names`` exactly as Canvas builds them.
+Entry names are built with ``autograder.ingest.names`` exactly as Canvas builds them.
 """
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ import zipfile
 from dataclasses import dataclass
 from pathlib import Path
 
-from . import names
+from autograder.ingest import names
 
 FIXED_TIME = (2026, 5, 1, 9, 0, 0)
 

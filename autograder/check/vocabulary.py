@@ -13,7 +13,7 @@ import numbers
 
 import numpy as np
 
-from .sandbox.child.protocol import Device, Opaque
+from autograder.execute.child.protocol import Device, Opaque
 
 
 class CheckFailed(AssertionError):

@@ -15,9 +15,9 @@ from collections import defaultdict
 
 import numpy as np
 
-from .checks import CallFailed
-from .sandbox.child.protocol import RngState
-from .sandbox.session import CallResult, Session
+from autograder.check.vocabulary import CallFailed
+from autograder.execute.child.protocol import RngState
+from autograder.execute.session import CallResult, Session
 
 MAX_ORACLE_N = 1_000_000
 

@@ -64,7 +64,7 @@ def available() -> str | None:
     if platform.system() != "Linux":
         return f"not Linux ({platform.system()})"
     if platform.machine() not in ("x86_64", "AMD64"):
-        return f"no system call table for {platform.machine()} in autograder/sandbox/seccomp.py"
+        return f"no system call table for {platform.machine()} in autograder/execute/seccomp.py"
     return None
 
 
@@ -138,4 +138,4 @@ def describe() -> str:
         return f"unavailable: {why}; no system call filter"
     return (f"on: {len(DENIED_X86_64)} system calls denied with EPERM (new namespaces, mount, ptrace, kernel "
             "modules, kexec, keyrings, bpf, perf, userfaultfd, io_uring, ...); clone with namespace flags "
-            "denied, clone3 answers ENOSYS; see autograder/sandbox/README.md")
+            "denied, clone3 answers ENOSYS; see autograder/execute/README.md")

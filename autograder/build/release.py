@@ -32,9 +32,9 @@ from pathlib import Path
 import nbformat
 from nbgrader.preprocessors import CheckCellMetadata, ClearOutput, ClearSolutions, ComputeChecksums, LockCells
 
-from . import config as config_loader
-from . import layout
-from .data import co2
+from autograder import config as config_loader
+from autograder import layout
+from autograder.data import co2
 
 CODE_STUB = "# YOUR CODE HERE / ここにコードを書いてください\nraise NotImplementedError()"
 BEGIN_SOLUTION = ClearSolutions.begin_solution_delimeter.default_value   # "BEGIN SOLUTION"

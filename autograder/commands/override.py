@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import sys
 
-from . import gradebook
+from autograder.record import gradebook
 
 
 def add_arguments(parser) -> None:
@@ -33,7 +33,7 @@ def run(args) -> int:
     rest = list(args.rest)
     question = None
     score = None
-    from .__main__ import usage_error
+    from autograder.__main__ import usage_error
 
     def usage(message: str):
         usage_error(args, message)

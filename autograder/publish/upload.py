@@ -32,8 +32,8 @@ import time
 import warnings
 from urllib.parse import urlparse
 
-from . import gradebook
-from .canvas.csvfmt import format_score
+from autograder.record import gradebook
+from autograder.publish.csvfmt import format_score
 
 DEFAULT_URL = "https://lms.keio.jp"
 TOKEN_ENV = "CANVAS_API_TOKEN"
@@ -67,11 +67,11 @@ def add_arguments(parser) -> None:
 def comment_for(g: gradebook.Grade) -> str:
     """The plain-text comment a student sees (never a TA's reason), ending with MARKER; "" for none.
 
-    A graded notebook: autograder.feedback.plain_text. Nothing graded: one short line of status."""
+    A graded notebook: autograder.publish.feedback.plain_text. Nothing graded: one short line of status."""
     if g.result is None:
         return status_line(g)
     try:
-        from . import feedback
+        from autograder.publish import feedback
         text = feedback.plain_text(g.result, ctx=feedback.context_for(g),
                                    max_chars=feedback.MAX_CHARS - len(MARKER) - 2).strip()
     except Exception:  # noqa: BLE001  (a feedback bug must not stop an upload; fall back to the summary)
@@ -318,7 +318,7 @@ def run(args) -> int:
             err(f"  {f}")
     if not args.apply and changed:
         out("nothing was sent: run again with --apply to change K-LMS")
-    from .export import warnings_for
+    from autograder.publish.klms_csv import warnings_for
     for w in warnings_for(grades):
         if "second time" in w:
             err(f"warning: {w}")

@@ -17,7 +17,7 @@ import sys
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from .config import grader_config
+from autograder.config import grader_config
 
 TITLE = "第3回 課題 採点結果 / Lecture 3 assignment: feedback"
 MAX_CHARS = 4000            # default length of the plain-text comment
@@ -405,7 +405,7 @@ def context_for(grade) -> Context:
 
 
 def run(args) -> int:
-    from . import gradebook
+    from autograder.record import gradebook
 
     try:
         conn = gradebook.connect(args.db, create=False)

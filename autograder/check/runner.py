@@ -29,7 +29,7 @@ from pathlib import Path
 
 from otter.test_files import test_case
 
-from .checks import CheckFailed
+from autograder.check.vocabulary import CheckFailed
 
 log = logging.getLogger(__name__)
 

@@ -12,7 +12,7 @@ def add_arguments(parser) -> None:
 
 
 def run(args) -> int:
-    from .grade import grade_notebook
+    from autograder.grade import grade_notebook
 
     result = grade_notebook(args.submission)
     if args.json:

@@ -17,10 +17,10 @@ from __future__ import annotations
 
 import sys
 
-from .config import grader_config as config
+from autograder.config import grader_config as config
 
-from . import gradebook
-from .canvas import csvfmt
+from autograder.record import gradebook
+from autograder.publish import csvfmt
 
 
 def add_arguments(parser) -> None:
@@ -103,7 +103,7 @@ def warnings_for(grades: list[gradebook.Grade]) -> list[str]:
 
 
 def run(args) -> int:
-    from .__main__ import usage_error
+    from autograder.__main__ import usage_error
 
     try:
         conn = gradebook.connect(args.db, create=False)

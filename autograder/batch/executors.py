@@ -11,7 +11,7 @@ finishes; the batch process records every result itself (it stays the only write
 - ``DaskCluster`` (``batch --scheduler tcp://HOST:8786``): each notebook travels to a ``dask.distributed``
   worker as bytes (workers share no file system with the batch) with the batch's grader_version; the worker
   grades it in its own sandbox and returns the result dict. Workers are started with the preload
-  ``autograder.dask_worker`` (it checks the sandbox, MNIST and the grader_version before the worker joins).
+  ``autograder.batch.dask_worker`` (it checks the sandbox, MNIST and the grader_version before the worker joins).
   A worker that dies mid-task: the scheduler gives the task to another worker; a notebook that has killed
   ``distributed.scheduler.allowed-failures`` + 1 workers (default 4) ends ``crashed`` with a message. A
   worker whose grader_version differs from the batch's refuses the task and leaves the cluster; the task is
@@ -40,7 +40,7 @@ from collections import Counter
 from pathlib import Path
 from typing import Iterator
 
-from . import gradebook
+from autograder.record import gradebook
 
 PR_SET_PDEATHSIG = 1
 MAX_POOL_RESTARTS = 3
@@ -140,7 +140,7 @@ def _init_worker(batch_pid: int) -> None:
 
 def _grade_one(path: str) -> dict:
     """Runs in a worker: one notebook through the sandboxed grader; never raises for a bad notebook."""
-    from .grade import grade_notebook
+    from autograder.grade import grade_notebook
     result = grade_notebook(Path(path))
     json.dumps(result)                 # fail here, in the worker, if the result is not plain data
     return result
@@ -227,7 +227,7 @@ def gpu_slots() -> int:
     n = gpu_count()
     if not n:
         return 0
-    from .config import grader_config
+    from autograder.config import grader_config
     return n * max(1, int(grader_config.LIMITS.get("sandboxes_per_gpu", 1)))
 
 
@@ -238,14 +238,14 @@ def _safe_name(name: str) -> str:
 
 def secret_fingerprint() -> str:
     """Identifies the course secret without revealing it (compared between the batch and its workers)."""
-    from . import secret
+    from autograder import secret
     return hmac.new(secret.course_secret(), b"autograder worker check", hashlib.sha256).hexdigest()[:16]
 
 
 def grade_bytes(name: str, data: bytes, expected_version: str, expected_secret: str | None = None) -> dict:
     """A Dask task: grade one notebook given as bytes, on a worker whose grader_version (and course secret)
     are the batch's."""
-    from .grade import grade_notebook, grader_version
+    from autograder.grade import grade_notebook, grader_version
     mine = grader_version()
     if expected_secret is not None and secret_fingerprint() != expected_secret:
         mine = f"{mine} with another course secret (AUTOGRADER_SECRET / .grader_secret)"
@@ -298,7 +298,7 @@ def _killed_when_cancelled():
 
 
 class DaskCluster:
-    """Grade on a ``dask.distributed`` cluster whose workers run the preload ``autograder.dask_worker``."""
+    """Grade on a ``dask.distributed`` cluster whose workers run the preload ``autograder.batch.dask_worker``."""
 
     name = "dask"
 
@@ -320,7 +320,7 @@ class DaskCluster:
             raise ExecutorError(f"cannot reach the Dask scheduler at {self.address}: {exc}") from None
         futures: dict = {}
         try:
-            # workers that join later refuse to start with another grader_version (autograder.dask_worker)
+            # workers that join later refuse to start with another grader_version (autograder.batch.dask_worker)
             fingerprint = secret_fingerprint()
             client.set_metadata(META_GRADER_VERSION, self.version)
             client.set_metadata(META_SECRET, fingerprint)
@@ -329,7 +329,7 @@ class DaskCluster:
             except (TimeoutError, OSError):
                 raise ExecutorError(f"no Dask worker joined {self.address} within {self.worker_wait:.0f} s; "
                                     "start workers with: dask worker " + self.address
-                                    + " --nthreads 1 --preload autograder.dask_worker") from None
+                                    + " --nthreads 1 --preload autograder.batch.dask_worker") from None
             resources = {"GPU": 1} if self.gpu else None
             refusals: Counter[str] = Counter()
             token = uuid.uuid4().hex[:8]

@@ -4,7 +4,7 @@ Start workers from a checkout of this project (same commit, ``grader_config.py``
 ``AUTOGRADER_MNIST_PROFILE`` as the batch), after ``make setup`` (it installs the project into .venv/)::
 
     .venv/bin/dask worker tcp://HOST:8786 --nworkers N --nthreads 1 \\
-        --preload autograder.dask_worker [--resources GPU=k]
+        --preload autograder.batch.dask_worker [--resources GPU=k]
 
 On start-up, before the worker registers with the scheduler, ``dask_setup`` checks that
 
@@ -16,16 +16,16 @@ On start-up, before the worker registers with the scheduler, ``dask_setup`` chec
   the last batch, if any).
 
 and raises otherwise: the worker does not join, and says why. Each task also carries the batch's
-grader_version and a worker with another one refuses it and leaves (``autograder.executors.grade_bytes``).
+grader_version and a worker with another one refuses it and leaves (``autograder.batch.executors.grade_bytes``).
 """
 from __future__ import annotations
 
 import logging
 import time
 
-from .executors import META_GRADER_VERSION, META_SECRET, gpu_count, gpu_slots, secret_fingerprint
+from autograder.batch.executors import META_GRADER_VERSION, META_SECRET, gpu_count, gpu_slots, secret_fingerprint
 
-logger = logging.getLogger("autograder.dask_worker")
+logger = logging.getLogger("autograder.batch.dask_worker")
 
 
 class WorkerRefused(RuntimeError):
@@ -34,9 +34,9 @@ class WorkerRefused(RuntimeError):
 
 def self_check() -> dict:
     """Check MNIST and the sandbox; returns facts about this worker, raises WorkerRefused."""
-    from . import grade, layout
-    from .data import mnist
-    from .sandbox.session import SandboxUnavailable, Session
+    from autograder import grade, layout
+    from autograder.data import mnist
+    from autograder.execute.session import SandboxUnavailable, Session
 
     started = time.monotonic()
     cfg = grade.config()

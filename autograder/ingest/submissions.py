@@ -11,7 +11,7 @@ so no member name ever becomes a path. Bytes are counted while they are read, wh
 Ignored without a trace: what macOS adds when a TA re-packs the zip (``__MACOSX/`` and ``._name``
 AppleDouble files) and every other dot-file (counted in ``Ingested.ignored``).
 
-Attribution: ``autograder.canvas.names.resolve`` reads each name; a doubtful name (it reads several ways
+Attribution: ``autograder.ingest.names.resolve`` reads each name; a doubtful name (it reads several ways
 and the roster confirms none) is not attributed to anybody: it is recorded as a file not graded, for the TA.
 
 Choosing: the zip holds the attachments of each student's latest attempt only. One notebook: graded.
@@ -28,9 +28,9 @@ import zipfile
 from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
 
-from .config import grader_config as config
+from autograder.config import grader_config as config
 
-from .canvas import names
+from autograder.ingest import names
 
 CHUNK = 1 << 20
 
@@ -156,7 +156,7 @@ def ingest(source: str | Path, workdir: str | Path, known_user_ids=None) -> Inge
     """Read a submissions zip or folder; notebooks from a zip are written under ``workdir``.
 
     ``known_user_ids``: the roster, {Canvas user id: sortable name} (``gradebook.roster_names``); it only
-    settles names that read several ways (see ``autograder.canvas.names.resolve``)."""
+    settles names that read several ways (see ``autograder.ingest.names.resolve``)."""
     source = Path(source)
     if source.is_dir():
         return _ingest_folder(source, known_user_ids)

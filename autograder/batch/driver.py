@@ -1,11 +1,11 @@
 """``python -m autograder batch INPUT``: grade a K-LMS submissions zip (or a folder) into the gradebook.
 
 INPUT is Canvas's "Download Submissions" zip or a folder of notebooks. Each student's notebook is chosen
-(``autograder.ingest``), graded by ``autograder.grade.grade_notebook`` through an executor
-(``autograder.executors``: a pool of worker processes on this machine, or with ``--scheduler`` a Dask
+(``autograder.ingest.submissions``), graded by ``autograder.grade.grade_notebook`` through an executor
+(``autograder.batch.executors``: a pool of worker processes on this machine, or with ``--scheduler`` a Dask
 cluster whose workers get each notebook as bytes; each grade runs the notebook in its own sandbox child),
 and every finished result is written by this process alone to the SQLite gradebook, each in its own
-transaction (``autograder.gradebook``).
+transaction (``autograder.record.gradebook``).
 
 Resumable: a notebook whose sha256 already has a result from this grader_version is not graded again
 (``--force`` regrades); results with status ``sandbox_error`` are retried. Killing the batch at any moment,
@@ -31,11 +31,12 @@ import time
 from collections import Counter
 from pathlib import Path
 
-from . import gradebook, ingest
-from .canvas import roster as roster_mod
+from autograder.record import gradebook
+from autograder.ingest import submissions as ingest
+from autograder.ingest import roster as roster_mod
 
-# the pool and the process-tree hygiene live in autograder.executors (kept importable from here)
-from .executors import (MAX_POOL_RESTARTS, PR_SET_PDEATHSIG, DaskCluster, ExecutorError, LocalPool,  # noqa: F401
+# the pool and the process-tree hygiene live in autograder.batch.executors (kept importable from here)
+from autograder.batch.executors import (MAX_POOL_RESTARTS, PR_SET_PDEATHSIG, DaskCluster, ExecutorError, LocalPool,  # noqa: F401
                         _die_with_children, _grade_one, _init_worker, descendants, failed_result, kill_tree,
                         kill_tree_of_pool)
 
@@ -54,7 +55,7 @@ def add_arguments(parser) -> None:
     parser.add_argument("--by", help="who runs the batch, for the audit log (default: your user name)")
     parser.add_argument("--scheduler", metavar="tcp://HOST:8786",
                         help="grade on this Dask cluster instead of local processes (workers: dask worker "
-                             "tcp://HOST:8786 --nthreads 1 --preload autograder.dask_worker; README, Scale out)")
+                             "tcp://HOST:8786 --nthreads 1 --preload autograder.batch.dask_worker; README, Scale out)")
     parser.add_argument("--gpu", action="store_true",
                         help="with --scheduler: each notebook asks for one unit of the workers' GPU resource "
                              "(workers started with --resources GPU=k)")
@@ -77,7 +78,7 @@ def _picks(parser_error, values: list[str]) -> list[tuple[str, str]]:
 def run(args) -> int:
     from rich.console import Console
 
-    from .__main__ import usage_error
+    from autograder.__main__ import usage_error
 
     out, err = Console(), Console(stderr=True, soft_wrap=True, markup=False, highlight=False)
     by = gradebook.who(args.by)
@@ -193,7 +194,7 @@ def _check_picks(conn, got: ingest.Ingested, picks: list[tuple[str, str]]) -> li
 
 
 def _run_locked(args, conn, by: str, out, err, picks: list[tuple[str, str]] = ()) -> int:
-    from .grade import grader_version
+    from autograder.grade import grader_version
     version = grader_version()
     for path in remove_stale_workdirs():
         err.print(f"removed {path}, left behind by an earlier batch that was killed", soft_wrap=True)

@@ -25,9 +25,13 @@ from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
 
-from .config import grader_config
+from autograder.config import grader_config
 
-from . import gradebook, ingest, layout, plots, similarity
+from autograder import layout
+from autograder.record import gradebook
+from autograder.ingest import submissions as ingest
+from autograder.publish import plots
+from autograder.publish import similarity
 
 TOP_CHECKS = 15
 TOP_SLOWEST = 10

@@ -69,7 +69,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Iterator
 
-from .config import grader_config as config
+from autograder.config import grader_config as config
 
 SCHEMA_VERSION = "1"
 
@@ -291,7 +291,7 @@ def end_batch(conn, batch_id: int, state: str, by: str, **detail) -> None:
 
 
 def load_roster(conn, rows, by: str) -> None:
-    """Replace roster membership with ``rows`` (``autograder.canvas.roster.RosterRow``s)."""
+    """Replace roster membership with ``rows`` (``autograder.ingest.roster.RosterRow``s)."""
     with transaction(conn):
         conn.execute("UPDATE students SET in_roster=0, roster_order=NULL")
         for order, r in enumerate(rows):

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import sys
 
-from . import mnist
+from autograder.data import mnist
 
 
 def add_arguments(parser) -> None:

@@ -32,8 +32,9 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from . import cgroups, seccomp
-from .child import protocol
+from autograder.execute import cgroups
+from autograder.execute import seccomp
+from autograder.execute.child import protocol
 
 HERE = Path(__file__).resolve().parent
 HOME = "/home/student"
