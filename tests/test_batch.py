@@ -21,6 +21,7 @@ from autograder.record import gradebook
 from autograder.ingest import submissions as ingest
 from autograder.ingest import roster
 from autograder.publish.csvfmt import format_score
+from autograder.score.late import late_factor
 from autograder.layout import EXAMPLES_DIR, ROOT
 
 ENV = {**os.environ, "AUTOGRADER_MNIST_PROFILE": "small"}
@@ -122,7 +123,7 @@ def test_demo_commands_grade_every_student(demo, tmp_path):
         assert g.status == result["status"], key
         assert g.graded_total == pytest.approx(result["total"]), key
         assert g.questions == pytest.approx({q: v["score"] for q, v in result["questions"].items()}), key
-        assert klms_value[key] == format_score(result["total"] * gradebook.late_factor(g.late))
+        assert klms_value[key] == format_score(result["total"] * late_factor(g.late))
         assert qrows[key]["final"] == klms_value[key]
     assert alone["1001"]["total"] == 80.0                   # the solution itself
     assert alone["1006"]["status"] == "timeout"             # mae never returns on an odd number of samples

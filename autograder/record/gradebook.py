@@ -51,9 +51,10 @@ Schema (``SCHEMA`` below is the source of truth; this is its reading guide)::
 
 A student's status: ``missing`` (in the roster, nothing submitted), ``no_notebook`` (files but no
 notebook), ``ambiguous`` (several notebooks, none chosen: see ``batch --pick``), ``rejected`` (the
-notebook broke a limit), ``pending`` (not graded yet), else the result's status. Scores: ``graded_total``
-is the grader's total; ``raw_total`` applies question overrides; ``final_score`` then applies
-grader_config.LATE_POLICY to late submissions, or is the whole-assignment override when one is in force.
+notebook broke a limit), ``pending`` (not graded yet), else the result's status (``autograder.result``).
+Scores: ``graded_total`` is the grader's total; ``raw_total`` applies question overrides; ``final_score``
+then applies grader_config.LATE_POLICY to late submissions, or is the whole-assignment override when one
+is in force. This module stores and reads; the scoring itself is ``autograder.score`` (``final.score``).
 """
 from __future__ import annotations
 
@@ -70,6 +71,9 @@ from pathlib import Path
 from typing import Iterator
 
 from autograder.config import grader_config as config
+from autograder.result import GradeStatus, Result, number, parse
+from autograder.score import final
+from autograder.score.status import NO_SCORE_STATUSES, RETRY_STATUSES, retried  # noqa: F401  (re-exported)
 
 SCHEMA_VERSION = "1"
 
@@ -178,10 +182,6 @@ CREATE TABLE IF NOT EXISTS grades (
 CREATE INDEX IF NOT EXISTS submissions_sha ON submissions(sha256);
 CREATE INDEX IF NOT EXISTS audit_action ON audit(action, student_key);
 """
-
-# statuses that mean "the grader could not judge": retried by the next batch, exported blank
-RETRY_STATUSES = ("sandbox_error",)
-NO_SCORE_STATUSES = ("missing", "no_notebook", "ambiguous", "rejected", "pending", "sandbox_error")
 
 
 class GradebookError(Exception):
@@ -363,7 +363,7 @@ def record_entry(conn, batch_id: int, name: str, size: int | None, reason: str,
 def has_result(conn, sha256: str, grader_version: str) -> bool:
     row = conn.execute("SELECT status FROM results WHERE sha256=? AND grader_version=?",
                        (sha256, grader_version)).fetchone()
-    return row is not None and row[0] not in RETRY_STATUSES
+    return row is not None and not retried(row[0])
 
 
 def record_result(conn, sha256: str, grader_version: str, result: dict, batch_id: int | None,
@@ -379,13 +379,13 @@ def record_result(conn, sha256: str, grader_version: str, result: dict, batch_id
             "questions, measurements, seed, duration_s, result_json, graded_at, batch_id) "
             "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
             (sha256, grader_version, str(result.get("status", "sandbox_error")), str(result.get("message", "")),
-             _num(result.get("total")), _num(result.get("max_total")),
+             number(result.get("total")), number(result.get("max_total")),
              json.dumps(questions, ensure_ascii=False, sort_keys=True),
              json.dumps(result.get("measurements") or {}, ensure_ascii=False, sort_keys=True),
-             result.get("seed"), _num(result.get("duration_s")),
+             result.get("seed"), number(result.get("duration_s")),
              json.dumps(result, ensure_ascii=False, sort_keys=True, default=str), now(), batch_id))
         audit(conn, by, "graded", None, sha256=sha256, grader_version=grader_version, batch=batch_id,
-              status=result.get("status"), total=_num(result.get("total")))
+              status=result.get("status"), total=number(result.get("total")))
 
 
 def clean_strings(obj, depth: int = 0):
@@ -411,14 +411,6 @@ def _has_surrogate(text: str) -> bool:
         return False
     except UnicodeEncodeError:
         return True
-
-
-def _num(x) -> float | None:
-    try:
-        x = float(x)
-    except (TypeError, ValueError):
-        return None
-    return x if math.isfinite(x) else None
 
 
 def set_pick(conn, student_key: str, attachment_id: str, by: str) -> None:
@@ -516,16 +508,6 @@ class Grade:
         return self.user_id is not None
 
 
-def late_factor(late: bool) -> float:
-    if not late or config.LATE_POLICY == "none":
-        return 1.0
-    if config.LATE_POLICY == "fraction":
-        return 1.0 - float(config.LATE_FRACTION)
-    if config.LATE_POLICY == "zero":
-        return 0.0
-    raise GradebookError(f"unknown LATE_POLICY {config.LATE_POLICY!r} in grader_config.py")
-
-
 def _latest_results(conn) -> dict[str, sqlite3.Row]:
     out = {}
     for row in conn.execute("SELECT * FROM results ORDER BY graded_at, rowid"):
@@ -533,106 +515,121 @@ def _latest_results(conn) -> dict[str, sqlite3.Row]:
     return out
 
 
-def grades(conn) -> list[Grade]:
-    """Every student's grade, roster order first, then the others by key. The one reader of scores."""
-    results = _latest_results(conn)
-    overrides = active_overrides(conn)
-    top = max_total()
+@dataclass
+class _Snapshot:
+    """What ``grades()`` reads from the database, once."""
+
+    results: dict[str, sqlite3.Row]
+    overrides: dict[str, dict[str | None, sqlite3.Row]]
+    submissions: dict[int, sqlite3.Row]
+    students: list[sqlite3.Row]
+    has_files: set[str]                 # student keys with a notebook or another file
+    have_roster: bool
+    named_shas: dict[str, str]          # sha256 of a named student's current notebook -> their key
+
+
+def _snapshot(conn) -> _Snapshot:
     subs = {r["id"]: r for r in conn.execute("SELECT * FROM submissions")}
     students = conn.execute(
         "SELECT * FROM students ORDER BY in_roster DESC, roster_order, student_key").fetchall()
     has_submissions = {r[0] for r in conn.execute("SELECT DISTINCT student_key FROM submissions")}
     has_files = has_submissions | {r[0] for r in conn.execute(
         "SELECT DISTINCT student_key FROM entries WHERE student_key IS NOT NULL")}
-    have_roster = roster_size(conn) > 0
     named_shas: dict[str, str] = {}
     for st in students:
         sub = subs.get(st["current_submission"])
         if sub is not None and st["user_id"] is not None:
             named_shas.setdefault(sub["sha256"], st["student_key"])
+    return _Snapshot(_latest_results(conn), active_overrides(conn), subs, students, has_files,
+                     roster_size(conn) > 0, named_shas)
+
+
+def grades(conn) -> list[Grade]:
+    """Every student's grade, roster order first, then the others by key. The one reader of scores."""
+    snap = _snapshot(conn)
     out = []
-    for st in students:
-        key = st["student_key"]
-        if not st["in_roster"] and key not in has_files:
+    for st in snap.students:
+        if not st["in_roster"] and st["student_key"] not in snap.has_files:
             continue
-        g = Grade(key, st["user_id"], st["name"], st["sis_user_id"], st["sis_login_id"], st["section"],
-                  bool(st["in_roster"]), st["roster_order"], "missing", max_total=top,
-                  questions={q: None for q in config.QUESTIONS})
-        sub = subs.get(st["current_submission"])
-        flags: list[str] = []
+        g = Grade(st["student_key"], st["user_id"], st["name"], st["sis_user_id"], st["sis_login_id"],
+                  st["section"], bool(st["in_roster"]), st["roster_order"], GradeStatus.MISSING.value,
+                  max_total=max_total(), questions={q: None for q in config.QUESTIONS})
+        sub = snap.submissions.get(st["current_submission"])
         if sub is not None:
-            g.submission_id, g.entry_name, g.filename, g.sha256 = sub["id"], sub["entry_name"], sub["filename"], sub["sha256"]
-            g.late = bool(sub["late"])
-            flags += json.loads(sub["flags"])
-            res = results.get(sub["sha256"])
-            if any(f.startswith("too_large") for f in flags):
-                g.status = "rejected"
-            elif res is None:
-                g.status = "pending"
-            else:
-                g.status, g.message = res["status"], res["message"]
-                g.result = json.loads(res["result_json"])
-                qs = json.loads(res["questions"])
-                g.questions = {q: _num((qs.get(q) or {}).get("score")) for q in config.QUESTIONS}
-                g.graded_total = res["total"]
-                g.max_total = res["max_total"] or top
-                flags += result_flags(g.result)
-        elif key in has_files:
-            latest = conn.execute("SELECT flags FROM submissions WHERE student_key=? ORDER BY last_batch DESC, id "
-                                  "LIMIT 1", (key,)).fetchone()
-            flags += [f for f in json.loads(latest[0]) if f != "not_chosen"] if latest else []
-            g.status = "ambiguous" if any(f.startswith("ambiguous") for f in flags) else "no_notebook"
-            if g.status == "no_notebook":
-                files = [r[0] for r in conn.execute(
-                    "SELECT name FROM entries WHERE student_key=? AND batch_id=(SELECT max(batch_id) FROM entries "
-                    "WHERE student_key=?) ORDER BY name", (key, key))]
-                flags += [f"no notebook among: {', '.join(files)}"] if files else []
-        if not g.in_roster and g.user_id is not None and have_roster:
-            flags.append("not_in_roster")
-        if g.anonymous and key.startswith("anon_"):
-            other = named_shas.get(g.sha256 or "")
-            flags.append(f"anonymous_matched_to: {other}" if other else "anonymous_unmatched")
-        elif g.anonymous:
-            flags.append("not_a_canvas_name")
-        _apply_overrides(g, overrides.get(key, {}), flags)
-        g.flags = sorted(set(flags))
+            flags = _graded_submission(g, sub, snap.results.get(sub["sha256"]))
+        elif g.student_key in snap.has_files:
+            flags = _files_without_notebook(conn, g)
+        else:
+            flags = []
+        flags += _identity_flags(g, snap)
+        _score(g, snap.overrides.get(g.student_key, {}), flags)
         out.append(g)
     return out
 
 
-def result_flags(result: dict | None) -> list[str]:
+def _graded_submission(g: Grade, sub: sqlite3.Row, res: sqlite3.Row | None) -> list[str]:
+    """The student's current notebook and its result, if any, into ``g``; the flags they bring."""
+    g.submission_id, g.entry_name, g.filename, g.sha256 = sub["id"], sub["entry_name"], sub["filename"], sub["sha256"]
+    g.late = bool(sub["late"])
+    flags = json.loads(sub["flags"])
+    if any(f.startswith("too_large") for f in flags):
+        g.status = GradeStatus.REJECTED.value
+    elif res is None:
+        g.status = GradeStatus.PENDING.value
+    else:
+        g.status, g.message = res["status"], res["message"]
+        g.result = parse(json.loads(res["result_json"]))
+        qs = json.loads(res["questions"])
+        g.questions = {q: number((qs.get(q) or {}).get("score")) for q in config.QUESTIONS}
+        g.graded_total = res["total"]
+        g.max_total = res["max_total"] or g.max_total
+        flags += result_flags(g.result)
+    return flags
+
+
+def _files_without_notebook(conn, g: Grade) -> list[str]:
+    """A student with files but no notebook chosen: ambiguous (several) or no_notebook; their flags."""
+    latest = conn.execute("SELECT flags FROM submissions WHERE student_key=? ORDER BY last_batch DESC, id "
+                          "LIMIT 1", (g.student_key,)).fetchone()
+    flags = [f for f in json.loads(latest[0]) if f != "not_chosen"] if latest else []
+    ambiguous = any(f.startswith("ambiguous") for f in flags)
+    g.status = (GradeStatus.AMBIGUOUS if ambiguous else GradeStatus.NO_NOTEBOOK).value
+    if not ambiguous:
+        files = [r[0] for r in conn.execute(
+            "SELECT name FROM entries WHERE student_key=? AND batch_id=(SELECT max(batch_id) FROM entries "
+            "WHERE student_key=?) ORDER BY name", (g.student_key, g.student_key))]
+        flags += [f"no notebook among: {', '.join(files)}"] if files else []
+    return flags
+
+
+def _identity_flags(g: Grade, snap: _Snapshot) -> list[str]:
+    """Who the grade belongs to, when that needs a TA: not in the roster, anonymous, not a Canvas name."""
+    if not g.in_roster and g.user_id is not None and snap.have_roster:
+        return ["not_in_roster"]
+    if g.anonymous and g.student_key.startswith("anon_"):
+        other = snap.named_shas.get(g.sha256 or "")
+        return [f"anonymous_matched_to: {other}" if other else "anonymous_unmatched"]
+    if g.anonymous:
+        return ["not_a_canvas_name"]
+    return []
+
+
+def _score(g: Grade, overrides: dict, flags: list[str]) -> None:
+    """The score stage's verdict (overrides, late policy) into ``g``; its flags sorted and unique."""
+    s = final.score(status=g.status, graded_total=g.graded_total, questions=g.questions, late=g.late,
+                    sha256=g.sha256, overrides=overrides)
+    g.questions, g.raw_total, g.final_score, g.excused, g.overrides = (
+        s.questions, s.raw_total, s.final_score, s.excused, s.overrides)
+    g.flags = sorted(set(flags + s.flags))
+
+
+def result_flags(res: Result | None) -> list[str]:
     """The grader's notes for a TA (``result["flags"]``: [{"kind", "message"}]), as gradebook flags."""
     out = []
-    for f in (result or {}).get("flags") or []:
-        if isinstance(f, dict):
-            kind, message = str(f.get("kind") or "note"), str(f.get("message") or "").strip()
-            out.append(f"{kind}: {message}" if message else kind)
-        elif isinstance(f, str):
-            out.append(f)
+    for f in res["flags"] if res else []:
+        message = f["message"].strip()
+        out.append(f"{f['kind']}: {message}" if message else f["kind"])
     return out
-
-
-def _apply_overrides(g: Grade, ovs: dict, flags: list[str]) -> None:
-    raw = g.graded_total if g.status not in NO_SCORE_STATUSES else None
-    for q, row in sorted(ovs.items(), key=lambda kv: (kv[0] is None, kv[0] or "")):
-        g.overrides.append({"question": q, "score": row["score"], "excused": bool(row["excused"]),
-                            "reason": row["reason"], "by": row["by"], "at": row["at"]})
-        if row["sha256"] is not None and g.sha256 is not None and row["sha256"] != g.sha256:
-            flags.append("override_predates_submission")
-        if q is not None and raw is not None:
-            old = g.questions.get(q) or 0.0
-            raw = raw - old + row["score"]
-            g.questions[q] = row["score"]
-        elif q is not None:
-            flags.append("question_override_without_result")
-    g.raw_total = None if raw is None else round(raw, 6)
-    g.final_score = None if raw is None else round(raw * late_factor(g.late), 6)
-    whole = ovs.get(None)
-    if whole is not None:
-        if whole["excused"]:
-            g.excused, g.final_score = True, None
-        else:
-            g.final_score = whole["score"]
 
 
 def roster_size(conn) -> int:
