@@ -10,6 +10,7 @@ from pathlib import Path
 import pytest
 
 import grader_config
+from autograder import assignment
 from autograder.publish import feedback
 from autograder.record import gradebook
 from autograder.__main__ import main
@@ -222,8 +223,12 @@ def test_missing_gradebook_is_an_error(tmp_path, capsys):
     assert "no gradebook" in capsys.readouterr().err
 
 
-def test_question_titles_cover_the_config():
-    assert set(feedback.QUESTION_TITLES) == set(grader_config.QUESTIONS)
+def test_question_titles_come_from_the_assignment():
+    titles = {q: assignment.current().question_title(q) for q in grader_config.QUESTIONS}
+    assert titles["normal_equation"] == "正規方程式 / normal equation" and titles["mlp"] == "MLP (MNIST)"
+    assert feedback.title() == "第3回 課題 採点結果 / Lecture 3 assignment: feedback"
+    text = feedback.plain_text(result_with())
+    assert all(title in text for title in titles.values())
     assert json.dumps(feedback.STATUS_TEXT, ensure_ascii=False)
 
 

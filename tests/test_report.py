@@ -320,8 +320,22 @@ def test_empty_gradebook_still_renders(tmp_path):
     gradebook.connect(db).close()
     out = tmp_path / "r.html"
     assert main(["report", "--db", str(db), "--out", str(out)]) == 0
-    got = parse(out.read_text(encoding="utf-8"))
-    assert len(got.imgs) == 4 and got.stats["students"] == "0"
+    text = out.read_text(encoding="utf-8")
+    got = parse(text)
+    # no result measured an MNIST accuracy: no such section (nor its plot)
+    assert len(got.imgs) == 3 and got.stats["students"] == "0" and "MNIST" not in text
+
+
+def test_mnist_section_only_when_a_result_measured_an_accuracy(klass):
+    """An assignment without an MNIST question gets no MNIST section; one result with an accuracy brings it."""
+    rep = report.build(klass.db, release=klass.release)
+    assert "<h2>MNIST 精度 / MNIST accuracy</h2>" in report.render(rep)
+    for g in rep.grades:
+        if g.result is not None:
+            g.result["measurements"].pop("mnist_accuracy", None)
+    text = report.render(rep)
+    assert "MNIST accuracy</h2>" not in text and len(parse(text).imgs) == 3
+    assert not any(k.startswith("acc_") for k in parse(text).stats)
 
 
 def test_missing_gradebook_is_an_error(tmp_path, capsys):

@@ -13,27 +13,16 @@ from __future__ import annotations
 
 import html
 import re
-import sys
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from autograder import assignment
 from autograder.config import grader_config
+from autograder.result import CheckRecord, QuestionResult, Result, Status, parse
 
-TITLE = "第3回 課題 採点結果 / Lecture 3 assignment: feedback"
 MAX_CHARS = 4000            # default length of the plain-text comment
 TRACEBACK_LINES = 25        # lines of a traceback kept in Markdown/HTML (the end, where the error is)
 TEXT_TRACEBACK_LINES = 8    # ... and in plain text
-
-QUESTION_TITLES = {
-    "normal_equation": "正規方程式 / normal equation",
-    "loss": "損失関数 / loss",
-    "gradient": "勾配 / gradient",
-    "gd_step": "勾配降下法の 1 ステップ / one gradient-descent step",
-    "minibatches": "ミニバッチ / minibatches",
-    "sgd": "確率的勾配降下法 / SGD",
-    "metrics": "評価指標 / metrics",
-    "mlp": "MLP (MNIST)",
-}
 
 _LIMITS = grader_config.LIMITS
 STATUS_TEXT = {
@@ -121,136 +110,138 @@ def _tail_lines(text: str, n: int) -> str:
     return "...\n" + "\n".join(lines[-n:])
 
 
-def _status(result: dict) -> str:
-    status = str(result.get("status") or "sandbox_error")
-    return status if status in STATUS_TEXT else "sandbox_error"
+def title() -> str:
+    """The feedback's heading: "第3回 課題 採点結果 / Lecture 3 assignment: feedback" (the assignment's title)."""
+    ja, en = assignment.current().title
+    return f"{ja} 採点結果 / {en}: feedback"
 
 
-def _questions(result: dict) -> list[tuple[str, dict]]:
-    qs = result.get("questions") or {}
+def _questions(res: Result) -> list[tuple[str, QuestionResult]]:
+    qs = res["questions"]
     order = [q for q in grader_config.QUESTIONS if q in qs] + sorted(q for q in qs if q not in grader_config.QUESTIONS)
-    return [(q, qs[q] if isinstance(qs[q], dict) else {}) for q in order]
+    return [(q, qs[q]) for q in order]
 
 
 def document(result: dict, ctx: Context | None = None) -> list[Block]:
-    """The feedback as blocks; the three renderers below only format these."""
-    ctx = ctx or Context()
-    status = _status(result)
-    blocks = [Block("h1", TITLE)]
+    """The feedback as blocks; the three renderers below only format these. ``result`` is a grading result
+    as grade_notebook returns it or the gradebook stores it (``autograder.result.parse`` reads either)."""
+    res, ctx = parse(result), ctx or Context()
+    return [Block("h1", title()), *_summary(res, ctx), *_status_explained(res), *_per_question(res, ctx),
+            *_cell_errors(res), Block("p", "採点についての質問は TA に連絡してください。 / Questions about your grade: "
+                                           "ask the TAs.", priority=2)]
+
+
+def _summary(res: Result, ctx: Context) -> list[Block]:
+    """Scores, the final score when it differs (late, a TA's adjustment, an excuse), status, MNIST accuracy."""
     summary = []
     if ctx.label:
         summary.append(("提出 / Submission", ctx.label))
-    summary.append(("自動採点の得点 / Autograder score", f"{fmt(result.get('total', 0))} / {fmt(result.get('max_total'))}"))
+    summary.append(("自動採点の得点 / Autograder score", f"{fmt(res['total'])} / {fmt(res['max_total'])}"))
     if ctx.excused:
         summary.append(("最終得点 / Final score", "免除 / excused"))
     elif ctx.final_score is not None and (ctx.late or ctx.overridden
-                                          or abs(float(ctx.final_score) - float(result.get("total") or 0)) > 1e-9):
+                                          or abs(float(ctx.final_score) - res["total"]) > 1e-9):
         why = []
         if ctx.late:
             why.append("提出遅れ / late")
         if ctx.overridden:
             why.append("TA による調整 / adjusted by a TA")
         summary.append(("最終得点 / Final score",
-                        f"{fmt(ctx.final_score)} / {fmt(result.get('max_total'))}" + (f" ({', '.join(why)})" if why else "")))
+                        f"{fmt(ctx.final_score)} / {fmt(res['max_total'])}" + (f" ({', '.join(why)})" if why else "")))
     elif ctx.late:
         summary.append(("提出 / Hand-in", "提出遅れ / late"))
-    summary.append(("状態 / Status", STATUS_TEXT[status][0]))
-    acc = (result.get("measurements") or {}).get("mnist_accuracy")
-    if isinstance(acc, (int, float)):
-        summary.append(("MNIST テスト精度 / MNIST test accuracy", f"{100 * float(acc):.2f} %"))
-    blocks.append(Block("kv", rows=summary))
-    if status != "ok":
+    summary.append(("状態 / Status", STATUS_TEXT[res["status"]][0]))
+    acc = res["measurements"].get("mnist_accuracy")
+    if acc is not None:
+        summary.append(("MNIST テスト精度 / MNIST test accuracy", f"{100 * acc:.2f} %"))
+    return [Block("kv", rows=summary)]
+
+
+def _status_explained(res: Result) -> list[Block]:
+    """What a status other than ok means, and the grader's details where they are the student's."""
+    status = res["status"]
+    blocks = []
+    if status != Status.OK:
         blocks.append(Block("p", STATUS_TEXT[status][1], priority=1))
-    if status in ("timeout", "crashed", "invalid") and str(result.get("message") or "").strip():
-        blocks.append(Block("p", "詳細 / Details: " + _clean(result["message"]).strip()))
-
-    questions = _questions(result)
-    if questions:
-        blocks.append(Block("h2", "設問ごとの得点 / Score per question"))
-        table = [("設問 / Question", "得点 / Score", "結果 / Result")]
-        details = []
-        for qid, q in questions:
-            title = QUESTION_TITLES.get(qid, qid)
-            score, max_score = q.get("score", 0), q.get("max_score")
-            shown = f"{fmt(score)} / {fmt(max_score)}"
-            graded_full = max_score is None or float(score or 0) >= float(max_score) - 1e-9
-            if ctx.question_overrides.get(qid) is not None:
-                score = ctx.question_overrides[qid]
-                shown += f" → {fmt(score)} (TA)"
-            table.append((title, shown, _verdict(score, max_score)))
-            for part, p in _parts(q):                     # partial credit per function (e.g. mse/rmse/mae)
-                table.append((f"  └ {part}", f"{fmt(p.get('score'))} / {fmt(p.get('max_score'))}",
-                              _verdict(p.get("score"), p.get("max_score"))))
-            # failed checks, and a passed check's note (partial credit) when points were lost
-            notes = [_part_prefix(c) + _clean(c.get("message")).strip() for c in q.get("checks") or []
-                     if isinstance(c, dict) and str(c.get("message") or "").strip()
-                     and (not c.get("passed") or (not graded_full and str(c.get("message")).strip() not in ("", "OK")))]
-            if notes or not graded_full:
-                details.append(Block("h3", f"{title}: {shown}"))
-                details.append(Block("list", rows=list(dict.fromkeys(m for m in notes if m)) or [
-                    "このノートブックでは確認できませんでした (上の状態を参照) / this could not be checked "
-                    "(see the status above)"]))
-        blocks.append(Block("table", rows=table, priority=1))
-        # an unreadable notebook or a grader failure fails every question alike: the status says it all
-        if status not in ("invalid", "sandbox_error"):
-            blocks += details
-
-    bad = [c for c in result.get("cells") or [] if isinstance(c, dict) and c.get("status") in CELL_STATUS_TEXT]
-    skipped = sum(1 for c in result.get("cells") or [] if isinstance(c, dict) and c.get("status") == "skipped")
-    if bad or skipped:
-        blocks.append(Block("h2", "ノートブック実行中のエラー / Errors while running your notebook"))
-        blocks.append(Block("p", "セル番号は、ノートブックのコードセルを先頭から数えたものです。 / "
-                                 "Cells are numbered by counting code cells from the top of the notebook.",
-                            priority=2))
-        for cell in bad:
-            n = _cell_number(cell)
-            err = cell.get("error") or {}
-            blocks.append(Block("h3", f"コードセル {n} / code cell {n}: {CELL_STATUS_TEXT[cell['status']]}"))
-            head = ": ".join(s for s in (_clean(err.get("ename")), _clean(err.get("evalue"))) if s)
-            if head:
-                blocks.append(Block("p", head))
-            tb = _clean(err.get("traceback")).strip("\n")
-            if tb:
-                blocks.append(Block("code", tb))
-        if skipped:
-            blocks.append(Block("p", f"時間切れのため {skipped} 個のセルが実行されませんでした。 / "
-                                     f"{skipped} cell(s) did not run because time ran out."))
-    blocks.append(Block("p", "採点についての質問は TA に連絡してください。 / Questions about your grade: ask the TAs.",
-                        priority=2))
+    if status in (Status.TIMEOUT, Status.CRASHED, Status.INVALID) and res["message"].strip():
+        blocks.append(Block("p", "詳細 / Details: " + _clean(res["message"]).strip()))
     return blocks
 
 
-def _num(x) -> float:
-    try:
-        return float(x or 0)
-    except (TypeError, ValueError):
-        return 0.0
-
-
-def _verdict(score, max_score) -> str:
-    if max_score is not None and _num(score) >= _num(max_score) - 1e-9:
-        return "満点 / full marks"
-    return "部分点 / partial" if _num(score) > 0 else "0 点 / no points"
-
-
-def _parts(q: dict) -> list[tuple[str, dict]]:
-    """The question's parts ({name: {"score", "max_score"}}), when the grader reports them."""
-    parts = q.get("parts")
-    if not isinstance(parts, dict):
+def _per_question(res: Result, ctx: Context) -> list[Block]:
+    """The score table (parts included), then what was found per question that lost points."""
+    questions = _questions(res)
+    if not questions:
         return []
-    return [(str(name), p) for name, p in parts.items() if isinstance(p, dict)]
+    blocks = [Block("h2", "設問ごとの得点 / Score per question")]
+    table = [("設問 / Question", "得点 / Score", "結果 / Result")]
+    details = []
+    for qid, q in questions:
+        name = assignment.current().question_title(qid)
+        score, max_score = q["score"], q["max_score"]
+        shown = f"{fmt(score)} / {fmt(max_score)}"
+        graded_full = max_score is None or score >= max_score - 1e-9
+        if ctx.question_overrides.get(qid) is not None:
+            score = ctx.question_overrides[qid]
+            shown += f" → {fmt(score)} (TA)"
+        table.append((name, shown, _verdict(score, max_score)))
+        for part, p in q["parts"].items():                # partial credit per function (e.g. mse/rmse/mae)
+            table.append((f"  └ {part}", f"{fmt(p['score'])} / {fmt(p['max_score'])}",
+                          _verdict(p["score"], p["max_score"])))
+        notes = _check_notes(q, graded_full)
+        if notes or not graded_full:
+            details.append(Block("h3", f"{name}: {shown}"))
+            details.append(Block("list", rows=list(dict.fromkeys(m for m in notes if m)) or [
+                "このノートブックでは確認できませんでした (上の状態を参照) / this could not be checked "
+                "(see the status above)"]))
+    blocks.append(Block("table", rows=table, priority=1))
+    # an unreadable notebook or a grader failure fails every question alike: the status says it all
+    if res["status"] not in (Status.INVALID, Status.SANDBOX_ERROR):
+        blocks += details
+    return blocks
 
 
-def _part_prefix(check: dict) -> str:
-    part = check.get("part")
-    return f"{_clean(part)}: " if isinstance(part, str) and part.strip() else ""
+def _check_notes(q: QuestionResult, graded_full: bool) -> list[str]:
+    """Failed checks' messages, and a passed check's note (partial credit) when points were lost."""
+    return [_part_prefix(c) + _clean(c["message"]).strip() for c in q["checks"]
+            if c["message"].strip() and (not c["passed"] or (not graded_full and c["message"].strip() != "OK"))]
 
 
-def _cell_number(cell: dict) -> int | str:
-    try:
-        return int(cell.get("index")) + 1
-    except (TypeError, ValueError):
-        return "?"
+def _cell_errors(res: Result) -> list[Block]:
+    """Every cell that raised, timed out or crashed, with its traceback; how many cells never ran."""
+    bad = [c for c in res["cells"] if c["status"] in CELL_STATUS_TEXT]
+    skipped = sum(1 for c in res["cells"] if c["status"] == "skipped")
+    if not bad and not skipped:
+        return []
+    blocks = [Block("h2", "ノートブック実行中のエラー / Errors while running your notebook"),
+              Block("p", "セル番号は、ノートブックのコードセルを先頭から数えたものです。 / "
+                         "Cells are numbered by counting code cells from the top of the notebook.", priority=2)]
+    for cell in bad:
+        n = "?" if cell["index"] is None else cell["index"] + 1
+        err = cell["error"] or {}
+        blocks.append(Block("h3", f"コードセル {n} / code cell {n}: {CELL_STATUS_TEXT[cell['status']]}"))
+        head = ": ".join(s for s in (_clean(err.get("ename")), _clean(err.get("evalue"))) if s)
+        if head:
+            blocks.append(Block("p", head))
+        tb = _clean(err.get("traceback")).strip("\n")
+        if tb:
+            blocks.append(Block("code", tb))
+    if skipped:
+        blocks.append(Block("p", f"時間切れのため {skipped} 個のセルが実行されませんでした。 / "
+                                 f"{skipped} cell(s) did not run because time ran out."))
+    return blocks
+
+
+def _verdict(score: float | None, max_score: float | None) -> str:
+    score = score or 0.0
+    if max_score is not None and score >= max_score - 1e-9:
+        return "満点 / full marks"
+    return "部分点 / partial" if score > 0 else "0 点 / no points"
+
+
+def _part_prefix(check: CheckRecord) -> str:
+    part = check["part"]
+    return f"{_clean(part)}: " if part and part.strip() else ""
 
 
 # --- renderers --------------------------------------------------------------------------------------------
@@ -319,8 +310,8 @@ def to_html(blocks: list[Block]) -> str:
             body.append("<ul>" + "".join(f"<li>{e(item)}</li>" for item in b.rows) + "</ul>")
         elif b.kind == "code":
             body.append(f"<pre>{e(_tail_lines(b.text, TRACEBACK_LINES))}</pre>")
-    title = blocks[0].text if blocks and blocks[0].kind == "h1" else TITLE
-    return (f'<!DOCTYPE html>\n<html lang="ja">\n<head>\n<meta charset="utf-8">\n<title>{e(title)}</title>\n'
+    heading = blocks[0].text if blocks and blocks[0].kind == "h1" else title()
+    return (f'<!DOCTYPE html>\n<html lang="ja">\n<head>\n<meta charset="utf-8">\n<title>{e(heading)}</title>\n'
             f"<style>{_CSS}</style>\n</head>\n<body>\n" + "\n".join(body) + "\n</body>\n</html>\n")
 
 
@@ -379,12 +370,7 @@ def plain_text(result: dict, max_chars: int = MAX_CHARS, ctx: Context | None = N
     return _shorten(document(result, ctx), max_chars)
 
 
-# --- CLI --------------------------------------------------------------------------------------------------
-def add_arguments(parser) -> None:
-    parser.add_argument("--db", required=True, help="the gradebook (SQLite) written by batch")
-    parser.add_argument("--out", required=True, help="folder for <id>.md and <id>.html per graded submission")
-
-
+# --- files per graded submission (``python -m autograder feedback``) ------------------------------------
 def file_id(grade) -> str:
     """A file name stem for a gradebook ``Grade``: Canvas user id or anonymous id, never a name."""
     key = str(grade.student_key)
@@ -404,22 +390,13 @@ def context_for(grade) -> Context:
                    overridden=bool(grade.overrides), excused=grade.excused, question_overrides=q_over)
 
 
-def run(args) -> int:
-    from autograder.record import gradebook
-
-    try:
-        conn = gradebook.connect(args.db, create=False)
-    except gradebook.GradebookError as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 1
-    try:
-        grades = [g for g in gradebook.grades(conn) if g.result is not None]
-    finally:
-        conn.close()
-    out = Path(args.out)
+def write_files(grades, out: str | Path) -> int:
+    """``<id>.md`` and ``<id>.html`` in ``out`` for every gradebook ``Grade`` with a result; how many."""
+    graded = [g for g in grades if g.result is not None]
+    out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
     seen: set[str] = set()
-    for g in grades:
+    for g in graded:
         stem = file_id(g)
         if stem in seen:            # two keys that sanitise alike: keep both files
             stem = f"{stem}_{g.submission_id}"
@@ -427,5 +404,4 @@ def run(args) -> int:
         blocks = document(g.result, context_for(g))
         (out / f"{stem}.md").write_text(to_markdown(blocks), encoding="utf-8")
         (out / f"{stem}.html").write_text(to_html(blocks), encoding="utf-8")
-    print(f"wrote feedback for {len(grades)} graded submission(s) to {out}")
-    return 0
+    return len(graded)

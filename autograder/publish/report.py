@@ -18,7 +18,6 @@ import base64
 import html
 import os
 import statistics
-import sys
 import tempfile
 from collections import Counter
 from dataclasses import dataclass, field
@@ -27,7 +26,7 @@ from pathlib import Path
 
 from autograder.config import grader_config
 
-from autograder import layout
+from autograder import assignment
 from autograder.record import gradebook
 from autograder.ingest import submissions as ingest
 from autograder.publish import plots
@@ -101,29 +100,29 @@ class Report:
         messages: dict = {}
         for g in self.graded:
             seen = set()
-            for qid, q in ((g.result or {}).get("questions") or {}).items():
-                for c in (q or {}).get("checks") or []:
-                    if isinstance(c, dict) and not c.get("passed"):
-                        key = (qid, str(c.get("name", "")))
+            for qid, q in g.result["questions"].items():
+                for c in q["checks"]:
+                    if not c["passed"]:
+                        key = (qid, c["name"])
                         if key not in seen:
                             seen.add(key)
                             students[key] += 1
-                        messages.setdefault(key, Counter())[str(c.get("message", ""))] += 1
+                        messages.setdefault(key, Counter())[c["message"]] += 1
         return [{"qid": k[0], "check": k[1], "students": n, "message": messages[k].most_common(1)[0][0]}
                 for k, n in sorted(students.items(), key=lambda kv: (-kv[1], kv[0]))[:TOP_CHECKS]]
 
     def accuracies(self) -> list[float]:
-        out = []
-        for g in self.graded:
-            acc = ((g.result or {}).get("measurements") or {}).get("mnist_accuracy")
-            if isinstance(acc, (int, float)) and not isinstance(acc, bool):
-                out.append(float(acc))
-        return out
+        return [g.result["measurements"]["mnist_accuracy"] for g in self.graded
+                if "mnist_accuracy" in g.result["measurements"]]
+
+    def has_accuracy(self) -> bool:
+        """Whether any result measured an MNIST accuracy (an assignment without such a question: never)."""
+        return any(g.result is not None and "mnist_accuracy" in g.result["measurements"] for g in self.grades)
 
     def mnist_band(self) -> dict:
         """The accuracy band of the MNIST profile the results were graded under (else the configured one)."""
-        used = Counter(str(g.result.get("mnist_profile")) for g in self.graded
-                       if g.result and g.result.get("mnist_profile") in grader_config.ACCURACY)
+        used = Counter(g.result["mnist_profile"] for g in self.graded
+                       if g.result["mnist_profile"] in grader_config.ACCURACY)
         profile = used.most_common(1)[0][0] if used else (
             os.environ.get("AUTOGRADER_MNIST_PROFILE") or grader_config.MNIST_PROFILE)
         return {"profile": profile, **grader_config.ACCURACY[profile]}
@@ -138,20 +137,19 @@ class Report:
 
     def devices(self) -> dict[str, int]:
         """Where the graded notebooks' PyTorch code ran (``cpu`` or ``cuda: <GPU>``), with counts."""
-        found = Counter(str((g.result.get("measurements") or {}).get("device"))[:100]
-                        for g in self.grades if g.result and (g.result.get("measurements") or {}).get("device"))
+        found = Counter(g.result["measurements"]["device"]
+                        for g in self.grades if g.result is not None and g.result["measurements"].get("device"))
         return dict(found.most_common())
 
     def slowest(self) -> list[dict]:
         rows = []
         for g in self.grades:
-            r = g.result or {}
-            if not isinstance(r.get("duration_s"), (int, float)):
+            if g.result is None or g.result["duration_s"] is None:
                 continue
-            m = r.get("measurements") or {}
-            secs = {q: s for q, s in (m.get("seconds") or {}).items() if isinstance(s, (int, float))}
+            m = g.result["measurements"]
+            secs = m.get("seconds", {})
             worst = max(secs, key=secs.get) if secs else None
-            rows.append({"who": who(g), "status": g.status, "duration_s": float(r["duration_s"]),
+            rows.append({"who": who(g), "status": g.status, "duration_s": g.result["duration_s"],
                          "notebook_seconds": m.get("notebook_seconds"),
                          "slowest_question": f"{worst} ({secs[worst]:.1f} s)" if worst else "–"})
         rows.sort(key=lambda row: -row["duration_s"])
@@ -209,7 +207,7 @@ def build(db: str | Path, submissions: str | Path | None = None, release: str | 
     finally:
         conn.close()
     report = Report(grades, triage=triage, names={g.student_key: who(g) for g in grades})
-    release = Path(release) if release else layout.RELEASE_NOTEBOOK
+    release = Path(release) if release else assignment.current().release_notebook
     if not release.is_file():
         note = " ".join(filter(None, [note, f"配布ノートブック {release} がないため、テンプレートを差し引かずに比較しました / "
                                             "no release notebook: the template was not subtracted"]))
@@ -283,94 +281,131 @@ def _side_by_side(a: str, b: str, flag) -> str:
     return "".join(out)
 
 
-def render(report: Report) -> str:
-    e = html.escape
-    counts, stats, acc = report.counts(), report.score_stats(), report.accuracy_stats()
-    questions = report.questions()
-    parts = ["<h1>第3回 課題 クラスレポート / Lecture 3 assignment: class report</h1>",
-             f'<p class="note">作成 / generated {e(report.generated_at)} · 課題 / assignment {e(grader_config.ASSIGNMENT)}'
-             f" · 満点 / max {_num(gradebook.max_total())} · 学生は名簿の名前と Canvas ユーザー ID で表示 (教員・TA 用) / "
-             "students are shown by roster name and Canvas user id (for the teaching staff)</p>"]
+def title() -> str:
+    """"第3回 課題 クラスレポート / Lecture 3 assignment: class report" (from the assignment's title)."""
+    ja, en = assignment.current().title
+    return f"{ja} クラスレポート / {en}: class report"
 
-    parts.append("<h2>概要 / Overview</h2>")
+
+def render(report: Report) -> str:
+    sections = [_header, _overview, _statuses, _per_question, _failed_checks, _mnist, _slowest, _overrides,
+                _triage, _similarity, _gradebook_flags]
+    parts = [part for section in sections for part in section(report)]
+    return ('<!DOCTYPE html>\n<html lang="ja">\n<head>\n<meta charset="utf-8">\n'
+            f"<title>{html.escape(title())}</title>\n"
+            f"<style>{_CSS}</style>\n</head>\n<body>\n" + "\n".join(parts) + "\n</body>\n</html>\n")
+
+
+def _header(report: Report) -> list[str]:
+    e = html.escape
+    return [f"<h1>{e(title())}</h1>",
+            f'<p class="note">作成 / generated {e(report.generated_at)} · 課題 / assignment {e(grader_config.ASSIGNMENT)}'
+            f" · 満点 / max {_num(gradebook.max_total())} · 学生は名簿の名前と Canvas ユーザー ID で表示 (教員・TA 用) / "
+            "students are shown by roster name and Canvas user id (for the teaching staff)</p>"]
+
+
+def _overview(report: Report) -> list[str]:
+    counts, stats = report.counts(), report.score_stats()
     labels = {"students": "学生 / students", "in_roster": "名簿 / in roster", "submitted": "提出 / submitted",
               "graded": "採点済み / graded", "missing": "未提出 / missing", "late": "遅れ / late",
               "excused": "免除 / excused", "overridden": "TA 調整あり / with overrides"}
-    parts.append(_table(["", "人数 / count"], [[labels[k], v] for k, v in counts.items()],
-                        [[None, k] for k in counts]))
     stat_labels = {"n": "得点のある学生 / students with a score", "mean": "平均 / mean", "median": "中央値 / median",
                    "min": "最低 / min", "max": "最高 / max"}
-    parts.append('<div class="grid"><div>' + _table(
-        ["最終得点 / final score", ""], [[stat_labels[k], v] for k, v in stats.items()],
-        [[None, f"score_{k}"] for k in stats]) + "</div><div>"
-        + _img(plots.score_histogram(report.final_scores(), gradebook.max_total()), "score histogram")
-        + "</div></div>")
+    return ["<h2>概要 / Overview</h2>",
+            _table(["", "人数 / count"], [[labels[k], v] for k, v in counts.items()], [[None, k] for k in counts]),
+            '<div class="grid"><div>' + _table(
+                ["最終得点 / final score", ""], [[stat_labels[k], v] for k, v in stats.items()],
+                [[None, f"score_{k}"] for k in stats]) + "</div><div>"
+            + _img(plots.score_histogram(report.final_scores(), gradebook.max_total()), "score histogram")
+            + "</div></div>"]
 
-    parts.append("<h2>状態 / Status</h2>")
+
+def _statuses(report: Report) -> list[str]:
     sc = report.status_counts()
-    parts.append('<div class="grid"><div>' + _table(["状態 / status", "人数 / count"], [[k, v] for k, v in sc.items()],
-                                                   [[None, f"status_{k}"] for k in sc]) + "</div><div>"
-                 + _img(plots.status_bars(sc), "status counts") + "</div></div>")
+    return ["<h2>状態 / Status</h2>",
+            '<div class="grid"><div>' + _table(["状態 / status", "人数 / count"], [[k, v] for k, v in sc.items()],
+                                               [[None, f"status_{k}"] for k in sc]) + "</div><div>"
+            + _img(plots.status_bars(sc), "status counts") + "</div></div>"]
 
-    parts.append(f"<h2>設問ごと / Per question</h2><p class=\"note\">採点済み {counts['graded']} 人について "
-                 "(TA の設問ごとの調整を含む) / over the graded students, question overrides included</p>")
-    parts.append(_table(
-        ["設問 / question", "配点 / points", "平均 / mean", "満点率 / full marks"],
-        [[q["qid"], q["max"], q["mean"], _pct(q["full_rate"])] for q in questions],
-        [[None, None, f"q_mean_{q['qid']}", f"q_full_{q['qid']}"] for q in questions]))
-    parts.append(_img(plots.question_bars([q["qid"] for q in questions], [q["mean"] or 0.0 for q in questions],
-                                          [q["max"] for q in questions], [q["full_rate"] or 0.0 for q in questions]),
-                      "per-question scores"))
 
-    parts.append("<h2>よく落ちるチェック / Most frequently failed checks</h2>")
+def _per_question(report: Report) -> list[str]:
+    questions = report.questions()
+    return [f"<h2>設問ごと / Per question</h2><p class=\"note\">採点済み {report.counts()['graded']} 人について "
+            "(TA の設問ごとの調整を含む) / over the graded students, question overrides included</p>",
+            _table(["設問 / question", "配点 / points", "平均 / mean", "満点率 / full marks"],
+                   [[q["qid"], q["max"], q["mean"], _pct(q["full_rate"])] for q in questions],
+                   [[None, None, f"q_mean_{q['qid']}", f"q_full_{q['qid']}"] for q in questions]),
+            _img(plots.question_bars([q["qid"] for q in questions], [q["mean"] or 0.0 for q in questions],
+                                     [q["max"] for q in questions], [q["full_rate"] or 0.0 for q in questions]),
+                 "per-question scores")]
+
+
+def _failed_checks(report: Report) -> list[str]:
     checks = report.failed_checks()
-    parts.append(_table(["設問 / question", "チェック / check", "学生数 / students", "メッセージ例 / example message"],
-                        [[c["qid"], c["check"], c["students"], c["message"]] for c in checks],
-                        [[None, None, f"check_{c['qid']}_{c['check']}", None] for c in checks])
-                 if checks else "<p>なし / none</p>")
+    return ["<h2>よく落ちるチェック / Most frequently failed checks</h2>",
+            _table(["設問 / question", "チェック / check", "学生数 / students", "メッセージ例 / example message"],
+                   [[c["qid"], c["check"], c["students"], c["message"]] for c in checks],
+                   [[None, None, f"check_{c['qid']}_{c['check']}", None] for c in checks])
+            if checks else "<p>なし / none</p>"]
 
+
+def _mnist(report: Report) -> list[str]:
+    """Accuracy against the band, and where the notebooks ran; only when some result measured an accuracy."""
+    if not report.has_accuracy():
+        return []
+    e = html.escape
+    acc = report.accuracy_stats()
     devices = ", ".join(f"{e(d)} × {n}" for d, n in report.devices().items()) or "–"
-    parts.append(f"<h2>MNIST 精度 / MNIST accuracy</h2><p class=\"note\">profile {e(acc['profile'])}: "
-                 f"満点 / full marks ≥ {_pct(acc['full'])}, 部分点 / partial ≥ {_pct(acc['floor'])} · "
-                 f"実行デバイス / ran on: <span id=\"devices\">{devices}</span></p>")
     acc_rows = [("n", "精度のある学生 / with an accuracy"), ("at_full", "満点の閾値以上 / at or above full"),
                 ("partial", "部分点 / partial"), ("below_floor", "下限未満 / below floor"),
                 ("no_value", "精度なし / no accuracy"), ("median", "中央値 / median")]
-    parts.append('<div class="grid"><div>' + _table(
-        ["", "人数 / count"], [[label, _pct(acc[k]) if k == "median" else acc[k]] for k, label in acc_rows],
-        [[None, f"acc_{k}"] for k, _ in acc_rows]) + "</div><div>"
-        + _img(plots.accuracy_histogram(report.accuracies(), acc["full"], acc["floor"]), "MNIST accuracy")
-        + "</div></div>")
+    return [f"<h2>MNIST 精度 / MNIST accuracy</h2><p class=\"note\">profile {e(acc['profile'])}: "
+            f"満点 / full marks ≥ {_pct(acc['full'])}, 部分点 / partial ≥ {_pct(acc['floor'])} · "
+            f"実行デバイス / ran on: <span id=\"devices\">{devices}</span></p>",
+            '<div class="grid"><div>' + _table(
+                ["", "人数 / count"], [[label, _pct(acc[k]) if k == "median" else acc[k]] for k, label in acc_rows],
+                [[None, f"acc_{k}"] for k, _ in acc_rows]) + "</div><div>"
+            + _img(plots.accuracy_histogram(report.accuracies(), acc["full"], acc["floor"]), "MNIST accuracy")
+            + "</div></div>"]
 
-    parts.append("<h2>遅い提出 / Slowest submissions</h2>")
+
+def _slowest(report: Report) -> list[str]:
     slow = report.slowest()
-    parts.append(_table(["学生 / student", "状態 / status", "採点時間 / grading (s)", "ノートブック / notebook (s)",
-                         "最も遅い設問 / slowest question"],
-                        [[r["who"], r["status"], r["duration_s"], r["notebook_seconds"] if r["notebook_seconds"]
-                          is not None else "–", r["slowest_question"]] for r in slow])
-                 if slow else "<p>なし / none</p>")
+    return ["<h2>遅い提出 / Slowest submissions</h2>",
+            _table(["学生 / student", "状態 / status", "採点時間 / grading (s)", "ノートブック / notebook (s)",
+                    "最も遅い設問 / slowest question"],
+                   [[r["who"], r["status"], r["duration_s"], r["notebook_seconds"] if r["notebook_seconds"]
+                     is not None else "–", r["slowest_question"]] for r in slow])
+            if slow else "<p>なし / none</p>"]
 
-    parts.append("<h2>TA による調整 / Overrides</h2>")
+
+def _overrides(report: Report) -> list[str]:
     ovs = report.overrides()
-    parts.append(_table(["学生 / student", "設問 / question", "得点 / score", "免除 / excused", "理由 / reason",
-                         "担当 / by", "日時 / at"],
-                        [[o["who"], o["question"] or "全体 / whole", o["score"] if o["score"] is not None else "–",
-                          "yes" if o["excused"] else "", o["reason"], o["by"], o["at"]] for o in ovs])
-                 if ovs else "<p>なし / none</p>")
+    return ["<h2>TA による調整 / Overrides</h2>",
+            _table(["学生 / student", "設問 / question", "得点 / score", "免除 / excused", "理由 / reason",
+                    "担当 / by", "日時 / at"],
+                   [[o["who"], o["question"] or "全体 / whole", o["score"] if o["score"] is not None else "–",
+                     "yes" if o["excused"] else "", o["reason"], o["by"], o["at"]] for o in ovs])
+            if ovs else "<p>なし / none</p>"]
 
-    parts.append("<h2>TA が確認する学生 / Students for a TA to look at</h2>")
-    parts.append(_table(["学生 / student", "状態 / status", "内容 / what", "次にすること / next step"],
-                        [[r["who"], r["status"], r["what"], r["next"]] for r in report.triage])
-                 if report.triage else "<p>なし / none</p>")
 
-    parts.append("<h2>類似フラグ / Similarity flags</h2><p class=\"note\">ほかの学生がほとんど書いていないコードを共有している組です"
-                 "(名前・コメント・空白・関数の順序・配布テンプレート・クラスの "
-                 f"{100 * similarity.MAX_SHARE:g} % より多くが書いたコードは除きます)。TA が読むためのもので、自動的な減点では"
-                 "ありません。 / Pairs that share code few others in the class wrote (names, comments, whitespace, "
-                 "the order of functions, the release template and code more than "
-                 f"{100 * similarity.MAX_SHARE:g} % of the class wrote are set aside): for a TA to read, never an "
-                 f"automatic penalty. Score = shared rare code / the smaller student's rare code (weighted by rarity; "
-                 f"listed at ≥ {similarity.THRESHOLD:g}, at most {similarity.TOP} pairs).</p>")
+def _triage(report: Report) -> list[str]:
+    return ["<h2>TA が確認する学生 / Students for a TA to look at</h2>",
+            _table(["学生 / student", "状態 / status", "内容 / what", "次にすること / next step"],
+                   [[r["who"], r["status"], r["what"], r["next"]] for r in report.triage])
+            if report.triage else "<p>なし / none</p>"]
+
+
+def _similarity(report: Report) -> list[str]:
+    e = html.escape
+    parts = ["<h2>類似フラグ / Similarity flags</h2><p class=\"note\">ほかの学生がほとんど書いていないコードを共有している組です"
+             "(名前・コメント・空白・関数の順序・配布テンプレート・クラスの "
+             f"{100 * similarity.MAX_SHARE:g} % より多くが書いたコードは除きます)。TA が読むためのもので、自動的な減点では"
+             "ありません。 / Pairs that share code few others in the class wrote (names, comments, whitespace, "
+             "the order of functions, the release template and code more than "
+             f"{100 * similarity.MAX_SHARE:g} % of the class wrote are set aside): for a TA to read, never an "
+             f"automatic penalty. Score = shared rare code / the smaller student's rare code (weighted by rarity; "
+             f"listed at ≥ {similarity.THRESHOLD:g}, at most {similarity.TOP} pairs).</p>"]
     if report.similarity_note:
         parts.append(f'<p class="note">{e(report.similarity_note)}</p>')
     flags = report.similarity_flags
@@ -380,38 +415,20 @@ def render(report: Report) -> str:
                         [[name(f.a), name(f.b), f.score, f.shared, f.rare_a, f.rare_b] for f in flags],
                         [[None, None, f"sim_{f.a}_{f.b}"] for f in flags])
                  if flags else "<p>なし / none</p>")
-    for f in flags:
-        parts.append(_side_by_side(name(f.a), name(f.b), f))
+    parts += [_side_by_side(name(f.a), name(f.b), f) for f in flags]
+    return parts
 
-    parts.append("<h2>成績表のフラグ / Gradebook flags</h2>")
+
+def _gradebook_flags(report: Report) -> list[str]:
     flagged = report.flagged()
-    parts.append(_table(["学生 / student", "フラグ / flags"], [[w, ", ".join(fl)] for w, fl in flagged])
-                 if flagged else "<p>なし / none</p>")
-
-    return ('<!DOCTYPE html>\n<html lang="ja">\n<head>\n<meta charset="utf-8">\n'
-            "<title>第3回 課題 クラスレポート / Lecture 3 class report</title>\n"
-            f"<style>{_CSS}</style>\n</head>\n<body>\n" + "\n".join(parts) + "\n</body>\n</html>\n")
+    return ["<h2>成績表のフラグ / Gradebook flags</h2>",
+            _table(["学生 / student", "フラグ / flags"], [[w, ", ".join(fl)] for w, fl in flagged])
+            if flagged else "<p>なし / none</p>"]
 
 
-# --- CLI --------------------------------------------------------------------------------------------------
-def add_arguments(parser) -> None:
-    parser.add_argument("--db", required=True, help="the gradebook (SQLite) written by batch")
-    parser.add_argument("--out", required=True, help="the HTML file to write")
-    parser.add_argument("--submissions", help="zip or folder holding the notebooks, for similarity flags "
-                        "(default: the input of the latest batch that still exists)")
-    parser.add_argument("--release", help=f"release notebook whose template code is ignored (default: "
-                        f"{layout.RELEASE_NOTEBOOK.relative_to(layout.ROOT)})")
-
-
-def run(args) -> int:
-    try:
-        report = build(args.db, args.submissions, args.release)
-    except gradebook.GradebookError as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 1
-    out = Path(args.out)
+def write(report: Report, out: str | Path) -> Path:
+    """The report as one HTML file at ``out`` (folders made as needed)."""
+    out = Path(out)
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(render(report), encoding="utf-8")
-    c = report.counts()
-    print(f"wrote {out}: {c['graded']} graded, {c['missing']} missing, {len(report.similarity_flags)} similarity flag(s)")
-    return 0
+    return out

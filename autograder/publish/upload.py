@@ -24,16 +24,17 @@ or logged.
 from __future__ import annotations
 
 import math
-import os
 import random
 import re
-import sys
 import time
 import warnings
+from dataclasses import dataclass, field
 from urllib.parse import urlparse
 
-from autograder.record import gradebook
+from autograder import assignment
+from autograder.config import grader_config as config
 from autograder.publish.csvfmt import format_score
+from autograder.record import gradebook
 
 DEFAULT_URL = "https://lms.keio.jp"
 TOKEN_ENV = "CANVAS_API_TOKEN"
@@ -44,24 +45,16 @@ class UploadError(Exception):
     not_found = False          # Canvas answered 404 (e.g. a student who dropped the course)
 
 
-MARKER = "[autograder lec03]"
-OLD_MARKERS = ("第3回 課題 採点結果 / Lecture 3 assignment: feedback", "Autograder")   # comments from before MARKER
+MARKER = f"[autograder {config.ASSIGNMENT}]"
+
+
+def old_markers() -> tuple[str, ...]:
+    """How comments this tool posted before MARKER begin: the feedback's title, or the old summary's."""
+    from autograder.publish import feedback
+    return (feedback.title(), "Autograder")
+
+
 DEFAULT_TIMEOUT = (10.0, 60.0)
-
-
-def add_arguments(parser) -> None:
-    parser.add_argument("--db", required=True, help="the gradebook written by batch")
-    parser.add_argument("--course", required=True, help="the K-LMS course id (the number in its URL)")
-    parser.add_argument("--assignment-id", "--assignment", dest="assignment_id",
-                        help="the K-LMS assignment id (default: from the roster's 'Title (id)' column)")
-    parser.add_argument("--url", default=DEFAULT_URL, help=f"the Canvas instance (default: {DEFAULT_URL})")
-    parser.add_argument("--apply", action="store_true", help="really change K-LMS (default: a dry run)")
-    parser.add_argument("--no-comments", action="store_true", help="post scores only")
-    parser.add_argument("--retries", type=int, default=6, help="tries per request (default: 6)")
-    parser.add_argument("--backoff", type=float, default=1.0, help="first wait in seconds, doubled each retry")
-    parser.add_argument("--timeout", type=float, nargs=2, default=DEFAULT_TIMEOUT, metavar=("CONNECT", "READ"),
-                        help="seconds to connect and to wait for an answer, per request (default: 10 60)")
-    parser.add_argument("--by", help="who uploads, for the audit log (default: your user name)")
 
 
 def comment_for(g: gradebook.Grade) -> str:
@@ -81,21 +74,22 @@ def comment_for(g: gradebook.Grade) -> str:
 
 def status_line(g: gradebook.Grade) -> str:
     """One line for a student whose notebook was not graded but who gets a grade (excused or a TA's score)."""
+    ja, en = assignment.current().title
     if g.excused:
-        return f"第3回 課題: 免除 / Lecture 3 assignment: excused\n\n{MARKER}"
+        return f"{ja}: 免除 / {en}: excused\n\n{MARKER}"
     if g.final_score is not None:
-        return (f"第3回 課題: TA が採点しました {format_score(g.final_score)} / {format_score(g.max_total)} / "
-                f"Lecture 3 assignment: scored by the TAs\n\n{MARKER}")
+        return (f"{ja}: TA が採点しました {format_score(g.final_score)} / {format_score(g.max_total)} / "
+                f"{en}: scored by the TAs\n\n{MARKER}")
     return ""
 
 
 def summary_text(g: gradebook.Grade) -> str:
     """A short summary (used when the feedback cannot be rendered); never a TA's reason."""
-    lines = [f"Autograder, {g.result.get('grader_version', '') if g.result else ''}".rstrip(", "),
+    lines = [f"Autograder, {g.result['grader_version'] if g.result else ''}".rstrip(", "),
              f"Status: {g.status}" + (f" ({g.message})" if g.message and g.status != "ok" else "")]
-    maxes = (g.result or {}).get("questions", {})
+    maxes = g.result["questions"] if g.result else {}
     for q, score in g.questions.items():
-        top = (maxes.get(q) or {}).get("max_score")
+        top = maxes[q]["max_score"] if q in maxes else None
         lines.append(f"{q}: {format_score(score) or '-'} / {format_score(top) or '-'}")
     lines.append(f"Total: {format_score(g.raw_total) or '-'} / {format_score(g.max_total)}")
     if g.late and g.final_score != g.raw_total:
@@ -198,7 +192,7 @@ def _grade_matches(sub, g: gradebook.Grade) -> bool:
 
 def _ours(comment: dict) -> bool:
     text = (comment.get("comment") or "").strip()
-    return MARKER in text or text.startswith(OLD_MARKERS)
+    return MARKER in text or text.startswith(old_markers())
 
 
 def comment_plan(sub, text: str) -> tuple[str, int | None]:
@@ -219,107 +213,126 @@ def _not_found(exc: Exception) -> bool:
     return isinstance(exc, ResourceDoesNotExist)
 
 
-def run(args) -> int:
-    out = print
+# --- one upload: who gets what, one student at a time, and what happened ---------------------------------
+@dataclass
+class Outcome:
+    changed: int = 0
+    unchanged: int = 0
+    skipped: list[str] = field(default_factory=list)     # no Canvas user id, or no score
+    failed: list[str] = field(default_factory=list)      # errors that were not retried away
+    dropped: list[str] = field(default_factory=list)     # Canvas answered 404: no longer in the course
 
-    def err(msg: str) -> None:
-        print(msg, file=sys.stderr)
 
-    token = os.environ.get(TOKEN_ENV, "").strip()
-    if not token:
-        err(f"error: set {TOKEN_ENV} to a K-LMS access token (Account > Settings > New Access Token)")
-        return 2
-    by = gradebook.who(args.by)
-    try:
-        conn = gradebook.connect(args.db, create=False)
-        assignment_id = args.assignment_id or gradebook.get_meta(conn, "klms_assignment_id")
-        if not assignment_id:
-            err("error: give --assignment-id (the roster given to batch had no single 'Title (id)' column)")
-            return 2
-        client = Client(args.url, token, args.retries, args.backoff, err, args.timeout)
-        grades = gradebook.grades(conn)
-        course = client.call("course", client.canvas.get_course, args.course)
-        assignment = client.call("assignment", course.get_assignment, assignment_id)
-    except (gradebook.GradebookError, UploadError) as exc:
-        err(f"error: {exc}")
-        return 1
+@dataclass
+class Target:
+    """Where an upload goes and how: the course and assignment in K-LMS, and what to do."""
+
+    client: Client
+    course: str
+    assignment_id: str
+    assignment: object                  # canvasapi's Assignment
+    apply: bool = False
+    comments: bool = True
+
+
+def open_assignment(client: Client, course: str, assignment_id: str):
+    """canvasapi's Assignment (retried like every request)."""
+    found = client.call("course", client.canvas.get_course, course)
+    return client.call("assignment", found.get_assignment, assignment_id)
+
+
+def points_warning(assignment) -> str | None:
+    """A warning when the K-LMS assignment is worth other points than the autograder's total."""
     points = getattr(assignment, "points_possible", None)
     if points is not None and not math.isclose(float(points), gradebook.max_total()):
-        err(f"warning: the K-LMS assignment is worth {points} points, the autograder's total is "
-            f"{gradebook.max_total()}; K-LMS shows our points as they are")
-    mode = "" if args.apply else "(dry run) would "
-    changed = unchanged = 0
-    skipped: list[str] = []
-    failed: list[str] = []
-    dropped: list[str] = []
+        return (f"warning: the K-LMS assignment is worth {points} points, the autograder's total is "
+                f"{gradebook.max_total()}; K-LMS shows our points as they are")
+    return None
+
+
+def upload(target: Target, grades: list[gradebook.Grade], conn, by: str, out, err) -> Outcome:
+    """Post every student's grade and comment that differ from K-LMS (a dry run unless ``target.apply``);
+    ``out`` and ``err`` print."""
+    outcome = Outcome()
     for g in grades:
-        if not g.exportable:
-            skipped.append(f"{g.student_key} (no Canvas user id)")
+        skip = _skip_reason(g)
+        if skip is not None:
+            if skip:
+                outcome.skipped.append(skip)
             continue
-        if g.final_score is None and not g.excused:
-            if g.status != "missing":
-                skipped.append(f"{g.student_key} ({g.status}: no score)")
-            continue
-        text = "" if args.no_comments else comment_for(g)
-        want = "EX" if g.excused else format_score(g.final_score)
-
-        sent: list[bool] = []
-
-        def one_round(attempt: int, g=g, text=text, want=want, sent=sent) -> str:
-            """Read, compare, send what differs; "changed" or "unchanged". Raised errors are retried."""
-            sub = assignment.get_submission(g.user_id, include=["submission_comments"])
-            send_grade = not _grade_matches(sub, g)
-            plan, comment_id = comment_plan(sub, text)
-            if not send_grade and plan == "none":
-                return "changed" if sent else "unchanged"    # an earlier try's PUT did reach K-LMS
-            old = "EX" if getattr(sub, "excused", False) else format_score(getattr(sub, "score", None)) or "-"
-            what = ([f"grade {old} -> {want}"] if send_grade else []) + (
-                ["add comment"] if plan == "add" else ["replace its earlier comment"] if plan == "edit" else [])
-            if attempt == 0:
-                out(f"{mode}update {g.user_id} ({g.name}): {', '.join(what)}")
-            if not args.apply:
-                return "changed"
-            kwargs = {}
-            if send_grade:
-                kwargs["submission"] = {"excuse": True} if g.excused else {"posted_grade": want}
-            if plan == "add":
-                kwargs["comment"] = {"text_comment": text}
-            sent.append(True)
-            if kwargs:
-                sub.edit(**kwargs)
-            if plan == "edit":
-                client.edit_comment(args.course, assignment_id, g.user_id, comment_id, text)
-            with gradebook.transaction(conn):
-                gradebook.audit(conn, by, "upload", g.student_key, course=args.course, assignment=assignment_id,
-                                grade=want if send_grade else None, comment=plan)
-            return "changed"
-
         try:
-            outcome = client.retry(f"update {g.user_id}", one_round)
-            changed += outcome == "changed"
-            unchanged += outcome == "unchanged"
+            result = target.client.retry(f"update {g.user_id}", _rounds(target, g, conn, by, out))
+            outcome.changed += result == "changed"
+            outcome.unchanged += result == "unchanged"
         except UploadError as exc:
             if exc.not_found:
-                dropped.append(f"{g.user_id} ({g.name})")
+                outcome.dropped.append(f"{g.user_id} ({g.name})")
                 continue
-            failed.append(str(exc))
+            outcome.failed.append(str(exc))
             err(f"error: {exc}")
-    verb = "would change" if not args.apply else "changed"
-    out(f"{verb} {changed}, already up to date {unchanged}, skipped {len(skipped)}, "
-        f"not in K-LMS {len(dropped)}, failed {len(failed)}")
-    for s in skipped:
-        err(f"skipped: {s}")
-    if dropped:
-        err(f"not in K-LMS (dropped the course?), nothing sent: {', '.join(dropped)}")
-    if failed:
-        err(f"{len(failed)} students failed; run the same command again to retry them (a rerun changes nothing "
-            "that is already done):")
-        for f in failed:
-            err(f"  {f}")
-    if not args.apply and changed:
-        out("nothing was sent: run again with --apply to change K-LMS")
-    from autograder.publish.klms_csv import warnings_for
-    for w in warnings_for(grades):
-        if "second time" in w:
-            err(f"warning: {w}")
-    return 1 if failed else 0
+    return outcome
+
+
+def _skip_reason(g: gradebook.Grade) -> str | None:
+    """None: send; "": nothing to send, silently (nothing submitted); else why this student is skipped."""
+    if not g.exportable:
+        return f"{g.student_key} (no Canvas user id)"
+    if g.final_score is None and not g.excused:
+        return f"{g.student_key} ({g.status}: no score)" if g.status != "missing" else ""
+    return None
+
+
+def _rounds(target: Target, g: gradebook.Grade, conn, by: str, out):
+    """``one_round(attempt)`` for ``Client.retry``: read, compare, send what differs; "changed" or
+    "unchanged". A retry reads again first, so a PUT that did reach K-LMS is not repeated."""
+    text = comment_for(g) if target.comments else ""
+    want = "EX" if g.excused else format_score(g.final_score)
+    mode = "" if target.apply else "(dry run) would "
+    sent: list[bool] = []
+
+    def one_round(attempt: int) -> str:
+        sub = target.assignment.get_submission(g.user_id, include=["submission_comments"])
+        send_grade = not _grade_matches(sub, g)
+        plan, comment_id = comment_plan(sub, text)
+        if not send_grade and plan == "none":
+            return "changed" if sent else "unchanged"    # an earlier try's PUT did reach K-LMS
+        old = "EX" if getattr(sub, "excused", False) else format_score(getattr(sub, "score", None)) or "-"
+        what = ([f"grade {old} -> {want}"] if send_grade else []) + (
+            ["add comment"] if plan == "add" else ["replace its earlier comment"] if plan == "edit" else [])
+        if attempt == 0:
+            out(f"{mode}update {g.user_id} ({g.name}): {', '.join(what)}")
+        if not target.apply:
+            return "changed"
+        kwargs = {}
+        if send_grade:
+            kwargs["submission"] = {"excuse": True} if g.excused else {"posted_grade": want}
+        if plan == "add":
+            kwargs["comment"] = {"text_comment": text}
+        sent.append(True)
+        if kwargs:
+            sub.edit(**kwargs)
+        if plan == "edit":
+            target.client.edit_comment(target.course, target.assignment_id, g.user_id, comment_id, text)
+        with gradebook.transaction(conn):
+            gradebook.audit(conn, by, "upload", g.student_key, course=target.course, assignment=target.assignment_id,
+                            grade=want if send_grade else None, comment=plan)
+        return "changed"
+
+    return one_round
+
+
+def report_lines(outcome: Outcome, apply: bool) -> tuple[list[str], list[str]]:
+    """What to print after an upload: (lines for stdout, lines for stderr)."""
+    verb = "would change" if not apply else "changed"
+    out = [f"{verb} {outcome.changed}, already up to date {outcome.unchanged}, skipped {len(outcome.skipped)}, "
+           f"not in K-LMS {len(outcome.dropped)}, failed {len(outcome.failed)}"]
+    err = [f"skipped: {s}" for s in outcome.skipped]
+    if outcome.dropped:
+        err.append(f"not in K-LMS (dropped the course?), nothing sent: {', '.join(outcome.dropped)}")
+    if outcome.failed:
+        err.append(f"{len(outcome.failed)} students failed; run the same command again to retry them (a rerun "
+                   "changes nothing that is already done):")
+        err += [f"  {f}" for f in outcome.failed]
+    if not apply and outcome.changed:
+        out.append("nothing was sent: run again with --apply to change K-LMS")
+    return out, err
