@@ -16,10 +16,10 @@ COMMANDS = {
     "grade": ("autograder.commands.grade", "grade one notebook in the sandbox with the hidden tests"),
     "batch": ("autograder.batch.driver", "grade a K-LMS submissions zip (or a folder) into a gradebook"),
     "override": ("autograder.commands.override", "record a TA's score decision (kept across re-batching)"),
-    "export": ("autograder.publish.klms_csv", "write the K-LMS gradebook CSV and the per-question CSV"),
-    "upload": ("autograder.publish.upload", "post scores and comments to K-LMS through the Canvas API"),
-    "feedback": ("autograder.publish.feedback", "write per-student feedback (Markdown, HTML, text)"),
-    "report": ("autograder.publish.report", "write the class report (one HTML file with plots)"),
+    "export": ("autograder.commands.export", "write the K-LMS gradebook CSV and the per-question CSV"),
+    "upload": ("autograder.commands.upload", "post scores and comments to K-LMS through the Canvas API"),
+    "feedback": ("autograder.commands.feedback", "write per-student feedback (Markdown, HTML, text)"),
+    "report": ("autograder.commands.report", "write the class report (one HTML file with plots)"),
 }
 
 
