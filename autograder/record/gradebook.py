@@ -579,8 +579,8 @@ def _graded_submission(g: Grade, sub: sqlite3.Row, res: sqlite3.Row | None) -> l
     else:
         g.status, g.message = res["status"], res["message"]
         g.result = parse(json.loads(res["result_json"]))
-        qs = json.loads(res["questions"])
-        g.questions = {q: number((qs.get(q) or {}).get("score")) for q in config.QUESTIONS}
+        qs = g.result["questions"]
+        g.questions = {q: qs[q]["score"] if q in qs else None for q in config.QUESTIONS}
         g.graded_total = res["total"]
         g.max_total = res["max_total"] or g.max_total
         flags += result_flags(g.result)
