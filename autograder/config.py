@@ -50,6 +50,8 @@ def validate(cfg) -> None:
         raise ConfigError("grader_config.POINTS must map each question to its points")
     for question, value in points.items():
         _number(value, f"POINTS[{question!r}]")
+    if not isinstance(getattr(cfg, "ASSIGNMENT", None), str):
+        raise ConfigError("grader_config.ASSIGNMENT must name the assignment (its folder under autograder/course/)")
     if tuple(getattr(cfg, "QUESTIONS", ())) != tuple(points):
         raise ConfigError("grader_config.QUESTIONS must list the questions of POINTS in their order")
     for question, parts in getattr(cfg, "PARTS", {}).items():
@@ -66,7 +68,7 @@ def validate(cfg) -> None:
     if not 0.0 <= fraction <= 1.0:
         raise ConfigError(f"grader_config.LATE_FRACTION must be between 0 and 1, got {fraction!r}")
     bands = getattr(cfg, "ACCURACY", {})
-    if getattr(cfg, "MNIST_PROFILE", None) not in bands:
+    if hasattr(cfg, "MNIST_PROFILE") and cfg.MNIST_PROFILE not in bands:
         raise ConfigError(f"grader_config.MNIST_PROFILE {getattr(cfg, 'MNIST_PROFILE', None)!r} has no ACCURACY band")
     for name, band in bands.items():
         if not (isinstance(band, dict) and 0.0 <= _number(band.get("floor"), f"ACCURACY[{name!r}]['floor']",

@@ -16,7 +16,7 @@ from pathlib import Path
 
 import numpy as np
 
-from autograder import layout, secret
+from autograder import assignment, layout, secret
 from autograder.check import vocabulary as checks
 from autograder.check import runner
 from autograder.execute import stand_ins
@@ -25,27 +25,34 @@ from autograder.data import mnist
 from autograder.ingest.notebook import InvalidNotebook, code_cells
 from autograder.execute.session import Session, SandboxUnavailable, sandbox_description
 
-NUMPY_API = ("fit_normal_equation", "predict", "loss", "gradient", "gd_step", "minibatch_indices", "train_sgd",
-             "mse", "rmse", "mae")
-TORCH_API = ("get_device", "MLP", "train_one_epoch", "evaluate", "model")
-GRADED_NAMES = NUMPY_API + TORCH_API
-
-
 def config():
     """grader_config, loaded once and validated (autograder.config)."""
     return config_loader.load()
 
 
 @functools.lru_cache(maxsize=4)
-def reference(path: Path = layout.REFERENCE_MODULE):
-    spec = importlib.util.spec_from_file_location("lec03_reference", path)
+def reference(path: Path):
+    """The assignment's reference solution (solutions/<id>/reference.py), trusted, loaded once."""
+    spec = importlib.util.spec_from_file_location(f"_reference_{path.parent.name}", path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+@functools.lru_cache(maxsize=4)
+def check_module(path: Path | None):
+    """What the hidden tests receive as ``check``: the assignment's checks.py (which extends the shared
+    vocabulary), else the vocabulary itself."""
+    if path is None:
+        return checks
+    spec = importlib.util.spec_from_file_location(f"_checks_{path.parent.name}", path)
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
     return module
 
 
 def profile_name() -> str:
-    return os.environ.get("AUTOGRADER_MNIST_PROFILE") or config().MNIST_PROFILE
+    return os.environ.get("AUTOGRADER_MNIST_PROFILE") or getattr(config(), "MNIST_PROFILE", None)
 
 
 @functools.lru_cache(maxsize=2)
@@ -57,46 +64,39 @@ def mnist_profile(name: str) -> mnist.Profile:
 def _files_digest(paths) -> str:
     h = hashlib.sha256()
     for path in paths:
-        h.update(str(path.relative_to(layout.ROOT)).encode() + b"\0" + path.read_bytes())
+        try:
+            name = str(path.relative_to(layout.ROOT))
+        except ValueError:       # a course kept outside this checkout (AUTOGRADER_CONFIG)
+            name = path.name
+        h.update(name.encode() + b"\0" + path.read_bytes())
     return h.hexdigest()
+
+
+# the engine's folders and files whose code decides a score (everything else only stores or presents it)
+DECIDING = ("execute", "check", "score", "grade.py", "config.py", "assignment.py", "ingest/notebook.py",
+            "data/mnist.py", "data/idx.py")
+
+
+def _tree(path: Path) -> list[Path]:
+    if path.is_file():
+        return [path]
+    return [p for p in path.rglob("*") if p.is_file() and "__pycache__" not in p.parts]
 
 
 @functools.lru_cache(maxsize=2)
 def grader_version(profile: str | None = None) -> str:
-    """A hash of everything that decides a score: harness, hidden tests, checks, config, reference, data."""
+    """A hash of everything that decides a score: the engine's deciding folders, the assignment's grading
+    folder, the configuration, the reference solution, the files the sandbox gets and the data sets."""
+    a = assignment.current()
     pkg = layout.ROOT / "autograder"
-    deciding = sorted(
-        [*pkg.glob("execute/**/*.py"), *layout.HIDDEN_TESTS_DIR.glob("*.py"),
-         *(pkg / name for name in ("check/vocabulary.py", "check/runner.py", "config.py", "grade.py", "ingest/notebook.py")),
-         layout.CONFIG_FILE, layout.REFERENCE_MODULE, layout.CO2_CSV]
-    )
+    deciding = sorted({*(p for name in DECIDING for p in _tree(pkg / name)), *_tree(a.folder),
+                       layout.CONFIG_FILE, a.reference_module, *a.public_files.values()})
     h = hashlib.sha256(_files_digest(deciding).encode())
-    cfg = config()
-    h.update(repr((profile or profile_name(), sorted(mnist.SHA256.items()), cfg.MNIST_SPLIT_SEED,
-                   cfg.MNIST_HIDDEN_FRACTION, mnist.SMALL_TRAIN, mnist.SMALL_TEST, mnist.SMALL_SEED)).encode())
+    if "mnist" in a.datasets:
+        cfg = config()
+        h.update(repr((profile or profile_name(), sorted(mnist.SHA256.items()), cfg.MNIST_SPLIT_SEED,
+                       cfg.MNIST_HIDDEN_FRACTION, mnist.SMALL_TRAIN, mnist.SMALL_TEST, mnist.SMALL_SEED)).encode())
     return h.hexdigest()[:16]
-
-
-def _oracles(ref) -> dict:
-    """Trusted reference functions the child may call while one call runs (see stand_ins.oracle)."""
-    return dict(
-        predict=stand_ins.oracle(ref.predict, 1), loss=stand_ins.oracle(ref.loss, 2),
-        gradient=stand_ins.oracle(ref.gradient, 2), gd_step=stand_ins.oracle(ref.gd_step, 2),
-        minibatch_indices=stand_ins.minibatch_oracle(ref.minibatch_indices), mse=stand_ins.oracle(ref.mse, 2),
-    )
-
-
-# the helpers each graded function may call (the solution's own calls, and those students commonly make):
-# while it runs they are the reference's, or the student's own (stand_ins.Helpers)
-CALLS = {
-    "fit_normal_equation": ("predict", "loss", "gradient"),
-    "loss": ("predict",),
-    "gradient": ("predict", "loss"),
-    "gd_step": ("gradient", "predict", "loss"),
-    "train_sgd": ("minibatch_indices", "gd_step", "gradient", "loss", "predict"),
-    "rmse": ("mse",),
-    "mae": ("mse",),
-}
 
 
 def _empty_questions(cfg, message: str) -> dict:
@@ -110,12 +110,15 @@ def _empty_questions(cfg, message: str) -> dict:
 def _result(cfg, status, message, questions, *, cells=(), measurements=None, started, seed=None, sha=None,
             profile=None, flags=()):
     total = round(sum(q["score"] for q in questions.values()), 4)
+    task = assignment.current()
     return valid_text({
         "assignment": cfg.ASSIGNMENT, "status": status, "message": message,
         "total": total, "max_total": float(sum(cfg.POINTS.values())), "questions": questions,
         "cells": list(cells), "measurements": measurements or {}, "duration_s": round(time.monotonic() - started, 3),
         "seed": seed, "course_seed": cfg.COURSE_SEED, "grader_version": grader_version(profile),
-        "mnist_profile": profile, "sandbox": sandbox_description(cfg.LIMITS), "submission_sha256": sha,
+        "mnist_profile": profile if "mnist" in task.datasets else None,
+        "sandbox": sandbox_description(cfg.LIMITS, tuple(task.public_files), task.datasets),
+        "submission_sha256": sha,
         "flags": list(flags),
     })
 
@@ -135,21 +138,24 @@ def grade_notebook(path: Path, *, reference_path: Path | None = None) -> dict:
         message = f"ノートブックとして読めません / not a readable notebook: {exc}"
         return _result(cfg, "invalid", message, _empty_questions(cfg, message), started=started, profile=profile)
     seed = secret.hidden_seed(sha)
-    ref = reference(reference_path or layout.REFERENCE_MODULE)
-    data_profile = mnist_profile(profile)
+    task = assignment.current()
+    ref = reference(Path(reference_path or task.reference_module))
+    data_profile = mnist_profile(profile) if "mnist" in task.datasets else None
     timing = stand_ins.CallLog()
     measurements: dict = {}
+    probes = task.probes_file.read_text(encoding="utf-8") if task.probes_file else ""
     try:
-        with Session(cells, list(GRADED_NAMES), files={"co2.csv": layout.CO2_CSV, "submission.ipynb": path},
-                     data_dir=data_profile.sandbox_root, limits=cfg.LIMITS, seed=cfg.COURSE_SEED,
-                     threads=cfg.TORCH_THREADS) as session:
+        with Session(cells, task.kinds, files={**task.public_files, "submission.ipynb": path},
+                     data_dir=data_profile.sandbox_root if data_profile else None, limits=cfg.LIMITS,
+                     seed=cfg.COURSE_SEED, threads=cfg.TORCH_THREADS, probes=probes) as session:
             t0 = time.monotonic()
             records = session.run_notebook()
             measurements["notebook_seconds"] = round(time.monotonic() - t0, 3)
             facts = _notebook_facts(session) if session.defined else {}
             device = facts.get("device")
             measurements["device"] = device[:100] if isinstance(device, str) else "cpu"
-            questions = _run_hidden_tests(session, cfg, ref, seed, timing, measurements, data_profile, profile)
+            questions = _run_hidden_tests(session, task, cfg, ref, seed, timing, measurements, data_profile,
+                                          profile)
     except SandboxUnavailable as exc:
         message = f"sandbox could not be set up on this machine, nothing was run: {exc}"
         return _result(cfg, "sandbox_error", message, _empty_questions(cfg, message), started=started,
@@ -163,40 +169,48 @@ def grade_notebook(path: Path, *, reference_path: Path | None = None) -> dict:
         status, message = "sandbox_error", (f"grader error in hidden test(s) {', '.join(bugs)}: not the "
                                             f"student's fault; fix the test and grade again. {message}")
     return _result(cfg, status, message, questions, cells=cell_dicts, measurements=measurements,
-                   started=started, seed=seed, sha=sha, profile=profile, flags=_flags(cell_dicts, facts))
+                   started=started, seed=seed, sha=sha, profile=profile,
+                   flags=_flags(cell_dicts, facts, task.graded_names))
 
 
-def _run_hidden_tests(session, cfg, ref, seed, timing, measurements, data_profile, profile) -> dict:
+def _run_hidden_tests(session, task, cfg, ref, seed, timing, measurements, data_profile, profile) -> dict:
     questions = {}
     for i, question in enumerate(cfg.QUESTIONS):
-        helpers = stand_ins.Helpers(_oracles(ref), CALLS)
+        helpers = stand_ins.Helpers(task.oracles(ref), task.calls)
         env = {name: stand_ins.StandIn(session, name, timing, question, cfg.LIMITS["call_timeout_s"], helpers)
-               for name in NUMPY_API}
+               for name in task.called}
         env.update(
-            ref=ref, check=checks, config=cfg, helpers=helpers, stand_in_tools=stand_ins,
-            rng=np.random.default_rng([seed, i]), mnist=data_profile, band=cfg.ACCURACY[profile],
-            measurements=measurements,
+            ref=ref, check=check_module(task.checks_module), config=cfg, helpers=helpers,
+            stand_in_tools=stand_ins, rng=np.random.default_rng([seed, i]), measurements=measurements,
             probe=stand_ins.Probes(session, timing, question, cfg.LIMITS["mlp_call_timeout_s"]),
         )
+        if data_profile is not None:
+            env.update(mnist=data_profile, band=cfg.ACCURACY[profile])
         loaded, parts = hidden_question(question)
         questions[question] = runner.run_question(loaded, env, question, parts)
     return questions
 
 
-HIDDEN_TEST_NAMES = frozenset({*NUMPY_API, "ref", "check", "config", "helpers", "stand_in_tools", "rng", "mnist",
-                               "band", "measurements", "probe"})
+# what every hidden test may ask for besides the assignment's called functions (and, with MNIST among its
+# data sets, ``mnist`` and ``band``)
+ENGINE_NAMES = frozenset({"ref", "check", "config", "helpers", "stand_in_tools", "rng", "measurements", "probe"})
+
+
+def hidden_test_names(task) -> frozenset:
+    return frozenset({*task.called, *ENGINE_NAMES, *(("mnist", "band") if "mnist" in task.datasets else ())})
 
 
 def hidden_question(question: str):
     """A question's hidden test cases and its parts, validated against the names the grader provides."""
     cfg = config()
-    loaded = runner.load_question(layout.HIDDEN_TESTS_DIR / f"{question}.py")
+    task = assignment.current()
+    loaded = runner.load_question(task.hidden_tests_dir / f"{question}.py")
     parts = runner.parts_of(question, cfg.POINTS[question], getattr(cfg, "PARTS", {}))
-    runner.validate(question, loaded, parts, set(HIDDEN_TEST_NAMES))
+    runner.validate(question, loaded, parts, set(hidden_test_names(task)))
     return loaded, parts
 
 
-def _flags(cells: list[dict], facts: dict) -> list[dict]:
+def _flags(cells: list[dict], facts: dict, graded_names) -> list[dict]:
     """What a TA should look at, with a bilingual message the student may read too."""
     flags = []
     missing = sorted({m.group(1).split(".")[0] for c in cells if c.get("error")
@@ -212,7 +226,7 @@ def _flags(cells: list[dict], facts: dict) -> list[dict]:
                       "torch.compile は採点環境では使えません (一時ファイルの大きさの制限)。使わずに学習してください / "
                       "torch.compile is not supported by the grader (its temporary files exceed the sandbox's file "
                       "size limit): train without it"})
-    rebound = [n for n in facts.get("rebound", []) if isinstance(n, str) and n in GRADED_NAMES]
+    rebound = [n for n in facts.get("rebound", []) if isinstance(n, str) and n in graded_names]
     if rebound:
         flags.append({"kind": "rebound", "message":
                       f"{', '.join(rebound)} は後のセルで別の値に上書きされています。各関数は最後の定義で採点しました / "

@@ -1,7 +1,7 @@
 """How far float32 arithmetic of a *correct* normal-equation formula lands from the float64 reference.
 
 Prints, for each formula, over many draws of the hidden inputs (the same generator as
-autograder/hidden_tests/lec03/normal_equation.py): the largest relative error of w and b, and the largest
+autograder/course/lec03/hidden_tests/normal_equation.py): the largest relative error of w and b, and the largest
 *excess loss* (E(w, b) − E_min) / ½Σ(y − ȳ)², computed in float64. float32 errors lie along the direction in
 which E is flat (two close x values, say; the hidden test draws its x stratified to avoid that), so a relative tolerance on (w, b) cannot tell them from the
 no-bias mistake, while the excess loss can: NORMAL_EQUATION_EXCESS in grader_config.py sits between the
@@ -10,6 +10,7 @@ largest excess of a correct float32 formula and the smallest excess of a wrong o
     .venv/bin/python benchmarks/float32_normal_equation.py [--draws 2000]
 """
 import argparse
+from autograder import assignment
 import importlib.util
 import sys
 from pathlib import Path
@@ -17,7 +18,7 @@ from pathlib import Path
 import numpy as np
 
 ROOT = Path(__file__).resolve().parent.parent
-spec = importlib.util.spec_from_file_location("ne_tests", ROOT / "autograder/hidden_tests/lec03/normal_equation.py")
+spec = importlib.util.spec_from_file_location("ne_tests", ROOT / "autograder/course/lec03/hidden_tests/normal_equation.py")
 ne = importlib.util.module_from_spec(spec)
 spec.loader.exec_module(ne)
 f32 = np.float32

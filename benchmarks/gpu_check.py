@@ -35,6 +35,7 @@ sys.path.insert(0, str(ROOT / "benchmarks"))
 from batch_throughput import notebooks  # noqa: E402
 
 from autograder import layout  # noqa: E402
+from autograder import assignment
 from autograder.ingest import names  # noqa: E402
 
 CUDA_PROBE = ("import torch\n"
@@ -50,7 +51,7 @@ def gpu_in_sandbox() -> str:
     from autograder import grade
     from autograder.execute.session import Session
     cfg = grade.config()
-    with Session([CUDA_PROBE], [], files={"co2.csv": layout.CO2_CSV}, data_dir=None, limits=cfg.LIMITS,
+    with Session([CUDA_PROBE], [], files=assignment.current().public_files, data_dir=None, limits=cfg.LIMITS,
                  seed=cfg.COURSE_SEED, threads=cfg.TORCH_THREADS) as session:
         records = session.run_notebook()
     r = records[0]
@@ -103,7 +104,7 @@ def main(argv=None) -> int:
     except Exception as exc:  # noqa: BLE001  (a figure, not a crash)
         line("gpu in sandbox", f"error: {type(exc).__name__}: {exc}")
 
-    solution = layout.SOLUTION_NOTEBOOK.read_bytes()
+    solution = assignment.current().solution_notebook.read_bytes()
     on_gpu = grade_bytes_in_child(solution, left(120))
     line("solution on gpu", describe(on_gpu))
     cpu_nb = solution.replace(b"torch.cuda.is_available()", b"False")

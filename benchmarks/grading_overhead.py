@@ -35,6 +35,7 @@ from nbclient import NotebookClient  # noqa: E402
 
 import notebook_variants as nv  # noqa: E402  (the tests' notebook helpers: without_mlp)
 from autograder import layout  # noqa: E402
+from autograder import assignment
 
 
 def pin_python3_kernel(folder: Path) -> None:
@@ -51,7 +52,7 @@ def execute_plain(notebook: dict) -> float:
     """Seconds for nbclient to start a kernel and run every cell (errors fail the benchmark)."""
     with tempfile.TemporaryDirectory(prefix="overhead-plain-") as tmp:
         work = Path(tmp)
-        (work / "co2.csv").write_bytes(layout.CO2_CSV.read_bytes())
+        (work / "co2.csv").write_bytes(assignment.current().public_files["co2.csv"].read_bytes())
         (work / "data").symlink_to(layout.DATA_DIR, target_is_directory=True)
         nb = nbformat.reads(json.dumps(notebook), as_version=4)
         client = NotebookClient(nb, timeout=1800, kernel_name="python3", allow_errors=False,

@@ -22,6 +22,7 @@ from torchvision import datasets, transforms
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from autograder import layout  # noqa: E402
+from autograder import assignment
 
 GOAL_ACCURACY = 0.97
 GOAL_SECONDS = 30.0
@@ -29,11 +30,11 @@ GOAL_SECONDS = 30.0
 
 def notebook_definitions() -> dict:
     """get_device, MLP, train_one_epoch and evaluate from the solution notebook's cells tagged "mlp"."""
-    nb = nbformat.read(layout.SOLUTION_NOTEBOOK, as_version=4)
+    nb = nbformat.read(assignment.current().solution_notebook, as_version=4)
     namespace: dict = {}
     for cell in nb.cells:
         if "mlp" in cell.metadata.get("tags", []):
-            exec(compile(cell.source, f"{layout.SOLUTION_NOTEBOOK.name}:{cell.id}", "exec"), namespace)
+            exec(compile(cell.source, f"{assignment.current().solution_notebook.name}:{cell.id}", "exec"), namespace)
     return namespace
 
 

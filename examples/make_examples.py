@@ -35,7 +35,7 @@ ROOT = HERE.parent
 sys.path.insert(0, str(ROOT))
 
 from autograder.ingest.canvas_zip import Attachment, write_submissions_zip  # noqa: E402
-from autograder.layout import SOLUTION_NOTEBOOK  # noqa: E402
+from autograder import assignment  # noqa: E402
 
 ASSIGNMENT_ID = 12345
 ASSIGNMENT_TITLE = "Lecture 3 assignment"
@@ -141,7 +141,7 @@ def roster_csv() -> bytes:
     return "\ufeff".encode("utf-8") + buf.getvalue().encode("utf-8")
 
 
-def main(out_dir: Path = HERE, solution_path: Path = SOLUTION_NOTEBOOK) -> int:
+def main(out_dir: Path = HERE, solution_path: Path = assignment.current().solution_notebook) -> int:
     if not solution_path.exists():
         print(f"error: {solution_path} is missing: run 'python -m autograder build' first", file=sys.stderr)
         return 1

@@ -26,6 +26,7 @@ from pathlib import Path
 import nbformat
 
 from autograder import layout
+from autograder import assignment
 
 NUMPY_QUESTIONS = ("normal_equation", "loss", "gradient", "gd_step", "minibatches", "sgd", "metrics")
 ALL_QUESTIONS = NUMPY_QUESTIONS + ("mlp",)
@@ -45,12 +46,12 @@ def load(path: Path) -> dict:
 
 def solution() -> dict:
     """A fresh copy of the solution notebook as it is now."""
-    return load(layout.SOLUTION_NOTEBOOK)
+    return load(assignment.current().solution_notebook)
 
 
 def release() -> dict:
     """A fresh copy of the release notebook (what students download: stubs only)."""
-    return load(layout.RELEASE_NOTEBOOK)
+    return load(assignment.current().release_notebook)
 
 
 def dumps(nb: dict) -> bytes:

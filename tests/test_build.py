@@ -13,6 +13,7 @@ import numpy as np
 import pytest
 
 from autograder import layout
+from autograder import assignment
 from autograder.build import release as build
 
 ASSIGNMENTS = layout.ROOT / "assignments"
@@ -25,12 +26,12 @@ def master():
 
 @pytest.fixture(scope="module")
 def release():
-    return nbformat.read(layout.RELEASE_NOTEBOOK, as_version=4)
+    return nbformat.read(assignment.current().release_notebook, as_version=4)
 
 
 @pytest.fixture(scope="module")
 def reference():
-    spec = importlib.util.spec_from_file_location("lec03_reference", layout.REFERENCE_MODULE)
+    spec = importlib.util.spec_from_file_location("lec03_reference", assignment.current().reference_module)
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
     return module
@@ -93,10 +94,10 @@ def test_no_solution_line_is_released(master, release):
     lines -= STATED_IN_TASK
     assert len(lines) > 30, "the master should hold the solutions"
     # the check can find them: every one of them is in the solution notebook
-    solution_text = _searchable_text(layout.SOLUTION_NOTEBOOK)
+    solution_text = _searchable_text(assignment.current().solution_notebook)
     assert all(line in solution_text for line in lines)
     files = [p for p in ASSIGNMENTS.rglob("*") if p.is_file()]
-    assert layout.RELEASE_NOTEBOOK in files and len(files) > 2
+    assert assignment.current().release_notebook in files and len(files) > 2
     for path in files:
         text = _searchable_text(path)
         leaked = sorted(line for line in lines if line in text)
@@ -137,13 +138,13 @@ def test_first_code_cell_embeds_tests_and_data(release):
                    and getattr(node.targets[0], "id", None) == "_FILES")
     files = ast.literal_eval(literal)
     assert set(files) == {f"tests/{q}.py" for q in cfg.QUESTIONS} | {"co2.csv"}
-    assert files["co2.csv"][1] == layout.CO2_CSV.read_text(encoding="utf-8")
+    assert files["co2.csv"][1] == assignment.current().public_files["co2.csv"].read_text(encoding="utf-8")
     for q in cfg.QUESTIONS:
         digest, text = files[f"tests/{q}.py"]
         # UTF-8 as written (Japanese readable, no \\uXXXX escapes), byte for byte the public test
-        assert text == (layout.PUBLIC_TESTS_DIR / f"{q}.py").read_text(encoding="utf-8")
+        assert text == (assignment.current().public_tests_dir / f"{q}.py").read_text(encoding="utf-8")
         assert not text.isascii() and "\\u" not in text, f"tests/{q}.py should keep its Japanese as written"
-        assert (layout.RELEASE_DIR / "tests" / f"{q}.py").read_bytes() == text.encode("utf-8")
+        assert (assignment.current().release_dir / "tests" / f"{q}.py").read_bytes() == text.encode("utf-8")
         module: dict = {}
         exec(compile(text, f"{q}.py", "exec"), module)   # the public test itself, with otter importable
         assert module["name"] == q and module["OK_FORMAT"] is False
@@ -155,7 +156,7 @@ def test_reference_defines_the_numpy_api_without_torch():
     code = ("import runpy, sys; ns = runpy.run_path(sys.argv[1]); "
             "missing = [n for n in sys.argv[2:] if not callable(ns.get(n))]; "
             "assert not missing, missing; assert 'torch' not in sys.modules, 'imports torch'")
-    proc = subprocess.run([sys.executable, "-c", code, str(layout.REFERENCE_MODULE), *build.NUMPY_API],
+    proc = subprocess.run([sys.executable, "-c", code, str(assignment.current().reference_module), *assignment.current().called],
                           capture_output=True, text=True, timeout=60)
     assert proc.returncode == 0, proc.stderr
 
@@ -183,7 +184,7 @@ def test_reference_numbers(reference):
 
 
 def test_solution_notebook_is_the_release_with_answers(master, release):
-    solution = nbformat.read(layout.SOLUTION_NOTEBOOK, as_version=4)
+    solution = nbformat.read(assignment.current().solution_notebook, as_version=4)
     for cell, released, solved in zip(master.cells, release.cells, solution.cells, strict=True):
         assert solved.metadata == released.metadata                  # what a student's submission carries
         assert build.BEGIN_SOLUTION not in solved.source
@@ -207,7 +208,7 @@ def test_release_states_the_rubric_per_part(release):
         line = build.rubric(cfg, q)
         assert line in cells[cell_id], (q, line)
         for part, points in cfg.PARTS.get(q, {}).items():
-            label = build.PART_LABELS.get(part, (f"`{part}`", f"`{part}`"))
+            label = assignment.current().part_labels.get(part, (f"`{part}`", f"`{part}`"))
             assert f"{label[0]} {points:g} 点" in line and f"{label[1]} {points:g}" in line, (q, part, line)
             assert f"{label[1]}: {points:g}" in text, (q, part)                  # the rubric table
     assert build.rubric(cfg, "mlp").count(" 点") == len(cfg.PARTS["mlp"]) + 1

@@ -13,6 +13,7 @@ import pytest
 from otter.test_files import test_case
 
 from autograder.check import vocabulary as checks
+from autograder.course.lec03 import checks as lec03_checks
 from autograder.check import runner
 from autograder.execute import stand_ins
 from autograder.check.vocabulary import CallFailed, CheckFailed, Credit
@@ -65,13 +66,13 @@ def test_as_pair_refuses(value):
 
 
 def test_as_int_batches_reads_lists_arrays_and_whole_floats():
-    batches = checks.as_int_batches([[0, 2], np.array([1.0, 3.0]), 4], "m")
+    batches = lec03_checks.as_int_batches([[0, 2], np.array([1.0, 3.0]), 4], "m")
     assert [b.tolist() for b in batches] == [[0, 2], [1, 3], [4]]
-    assert [b.tolist() for b in checks.as_int_batches(np.array([[1, 0], [2, 3]]), "m")] == [[1, 0], [2, 3]]
+    assert [b.tolist() for b in lec03_checks.as_int_batches(np.array([[1, 0], [2, 3]]), "m")] == [[1, 0], [2, 3]]
     with pytest.raises(CheckFailed, match="integer indices"):
-        checks.as_int_batches([np.array([0.5, 1.0])], "m")
+        lec03_checks.as_int_batches([np.array([0.5, 1.0])], "m")
     with pytest.raises(CheckFailed, match="list of index arrays"):
-        checks.as_int_batches(7, "m")
+        lec03_checks.as_int_batches(7, "m")
 
 
 # --- comparisons ---------------------------------------------------------------------------------------------
@@ -97,7 +98,7 @@ def test_check_vector_shapes_and_values():
     ([[0, 1], [2, 3, 4]], "batch_size elements"), ([[0, 1, 2, 3, 4]], "batch_size elements"),
 ])
 def test_is_epoch_partition(batches, problem):
-    found = checks.is_epoch_partition([np.array(b) for b in batches], 5, 3)
+    found = lec03_checks.is_epoch_partition([np.array(b) for b in batches], 5, 3)
     assert (found is None) if problem is None else (problem in found), found
 
 

@@ -7,7 +7,9 @@ import numpy as np
 import pytest
 
 from autograder import layout
-from autograder.data import co2, mnist
+from autograder import assignment
+from autograder.course.lec03 import co2
+from autograder.data import mnist
 from autograder.data.idx import read_idx
 
 
@@ -54,8 +56,8 @@ def test_torchvision_loads_the_sandbox_folder_unchanged():
 
 
 def test_co2_csv_is_reproduced_by_its_generator():
-    assert layout.CO2_CSV.read_text(encoding="utf-8") == co2.generate()
-    x, y, xt, yt = co2.load(layout.CO2_CSV)
+    assert assignment.current().public_files["co2.csv"].read_text(encoding="utf-8") == co2.generate()
+    x, y, xt, yt = co2.load(assignment.current().public_files["co2.csv"])
     assert len(x) == 1000 and len(xt) == 2
     assert np.corrcoef(x, y)[0, 1] < -0.8          # more wind, less CO2
     assert 400 < y.min() and y.max() < 1500

@@ -23,6 +23,7 @@ import notebook_variants as nv
 import pytest
 
 from autograder import layout
+from autograder import assignment
 
 NUMPY = nv.NUMPY_QUESTIONS
 EVIDENCE = "autograder-cheat-evidence"      # every file an attack would leave on the host has this in its name
@@ -30,12 +31,12 @@ SITE_PACKAGES = Path(next(p for p in sys.path if p.endswith("site-packages")))
 HOST_EVIDENCE = [
     Path("/tmp") / f"{EVIDENCE}-pickle", Path("/tmp") / f"{EVIDENCE}-pth", Path("/tmp") / f"{EVIDENCE}-results.json",
     layout.ROOT / f"zz-{EVIDENCE}.txt", layout.ROOT / "out" / f"zz-{EVIDENCE}.json",
-    layout.ROOT / "autograder" / "hidden_tests" / "lec03" / f"zz_{EVIDENCE.replace('-', '_')}.py",
+    assignment.current().hidden_tests_dir / f"zz_{EVIDENCE.replace('-', '_')}.py",
     SITE_PACKAGES / f"zz_{EVIDENCE.replace('-', '_')}.pth",
 ]
 # files the sandbox sees read-only: they must be byte-identical after every attack
 GUARDED = [layout.ROOT / "autograder" / "execute" / "child" / "harness.py",
-           layout.ROOT / "autograder" / "execute" / "child" / "protocol.py", layout.CO2_CSV]
+           layout.ROOT / "autograder" / "execute" / "child" / "protocol.py", assignment.current().public_files["co2.csv"]]
 
 # --- shared attack code -------------------------------------------------------------------------------------
 # a graded function finds the id of the request it is answering in the harness's frames, and writes frames
@@ -260,7 +261,7 @@ def disk_snoop() -> dict:
         except OSError:
             pass
         WANTED = ["solutions/lec03/reference.py", "solutions/lec03/lec03.ipynb", "grader_config.py", ".grader_secret",
-                  "autograder/hidden_tests/lec03/metrics.py", "autograder/hidden_tests/lec03/normal_equation.py",
+                  "autograder/course/lec03/hidden_tests/metrics.py", "autograder/course/lec03/hidden_tests/normal_equation.py",
                   "source/lec03/lec03.ipynb"]
         loot = {{}}
         for r in ROOTS:
@@ -274,7 +275,7 @@ def disk_snoop() -> dict:
         for r in ROOTS:
             sys.path.insert(0, r)
             sys.path.insert(0, os.path.join(r, "solutions", "lec03"))
-        for module in ("grader_config", "reference", "autograder.hidden_tests.lec03.metrics", "autograder.layout"):
+        for module in ("grader_config", "reference", "autograder.course.lec03.hidden_tests.metrics", "autograder.layout"):
             try:
                 loot[module] = importlib.import_module(module).__file__
             except Exception:
@@ -519,7 +520,7 @@ def stored_outputs() -> dict:
     return nb
 
 
-PUBLIC_VALUES = {  # graded name -> hard-coded answers to the public self-checks (autograder/public_tests/lec03)
+PUBLIC_VALUES = {  # graded name -> hard-coded answers to the public self-checks (autograder/course/lec03/public_tests)
     "fit_normal_equation": """
         def fit_normal_equation(x, y):
             answers = {((0.0, 1.0, 2.0, 3.0), (1.0, 3.0, 5.0, 7.0)): (2.0, 1.0),
@@ -953,7 +954,7 @@ def test_the_public_value_cheat_passes_the_public_self_checks():
         exec(nv._clean(source), namespace)
     namespace["predict"] = lambda x, w, b: w * np.asarray(x, dtype=float) + b
     for question in ("normal_equation", "loss", "metrics"):
-        spec = importlib.util.spec_from_file_location(f"_public_{question}", layout.PUBLIC_TESTS_DIR / f"{question}.py")
+        spec = importlib.util.spec_from_file_location(f"_public_{question}", assignment.current().public_tests_dir / f"{question}.py")
         module = importlib.util.module_from_spec(spec)
         spec.loader.exec_module(module)
         cases = [v for v in vars(module).values() if isinstance(v, test_case)]

@@ -17,6 +17,7 @@ import pytest
 from nbclient import NotebookClient
 
 from autograder import layout
+from autograder import assignment
 from autograder.build import release as build
 
 CHECK_CALL = re.compile(r'^grader\.check\("([a-z_]+)"\)$')
@@ -60,10 +61,10 @@ def _text(output) -> str:
 @pytest.mark.full_mnist
 def test_solution_passes_every_check_and_reaches_97_percent(tmp_path, python3_kernel):
     work = tmp_path / "lec03"
-    shutil.copytree(layout.RELEASE_DIR, work)
-    shutil.copy(layout.SOLUTION_NOTEBOOK, work / layout.RELEASE_NOTEBOOK.name)   # the one notebook there
+    shutil.copytree(assignment.current().release_dir, work)
+    shutil.copy(assignment.current().solution_notebook, work / assignment.current().release_notebook.name)   # the one notebook there
     _link_data(work)
-    nb = _execute(work / layout.RELEASE_NOTEBOOK.name, work, python3_kernel, allow_errors=False)
+    nb = _execute(work / assignment.current().release_notebook.name, work, python3_kernel, allow_errors=False)
 
     checked = []
     for cell in nb.cells:
@@ -84,14 +85,14 @@ def test_solution_passes_every_check_and_reaches_97_percent(tmp_path, python3_ke
 def test_release_fails_only_at_the_stubs(tmp_path, python3_kernel):
     work = tmp_path / "colab"
     work.mkdir()
-    shutil.copy(layout.RELEASE_NOTEBOOK, work)          # the notebook alone, as opened on Colab
+    shutil.copy(assignment.current().release_notebook, work)          # the notebook alone, as opened on Colab
     _link_data(work)
-    nb = _execute(work / layout.RELEASE_NOTEBOOK.name, work, python3_kernel, allow_errors=True)
+    nb = _execute(work / assignment.current().release_notebook.name, work, python3_kernel, allow_errors=True)
 
     # the first code cell wrote the public tests and the data, byte for byte as released
-    shipped = [layout.CO2_CSV] + sorted((layout.RELEASE_DIR / "tests").glob("*.py"))
+    shipped = [assignment.current().public_files["co2.csv"]] + sorted((assignment.current().release_dir / "tests").glob("*.py"))
     for path in shipped:
-        written = work / path.relative_to(layout.RELEASE_DIR)
+        written = work / path.relative_to(assignment.current().release_dir)
         assert written.read_bytes() == path.read_bytes(), f"{written.name} differs from the release"
 
     kinds = {"NotImplementedError": 0, "guard": 0}
@@ -163,7 +164,7 @@ def _run_setup_child(mode, tmp_path):
 
     import notebook_variants as nv
 
-    release = nbformat.read(layout.RELEASE_NOTEBOOK, as_version=4)
+    release = nbformat.read(assignment.current().release_notebook, as_version=4)
     setup = next(c.source for c in release.cells if c.cell_type == "code")
     numpy_part = nv.lean(nv.solution())
     cells = [nv._src(c) for c in numpy_part["cells"] if c.get("cell_type") == "code"]
@@ -196,7 +197,7 @@ def test_setup_without_otter_says_so_and_self_checks_still_run(tmp_path):
     assert report["grader"] == "_SelfCheck" and report["otter_stand_in"] == "_test_case", report
     _assert_self_checks_work(report)
     # the files were written (UTF-8, as released)
-    for path in sorted((layout.RELEASE_DIR / "tests").glob("*.py")):
+    for path in sorted((assignment.current().release_dir / "tests").glob("*.py")):
         assert (tmp_path / "tests" / path.name).read_bytes() == path.read_bytes()
 
 
@@ -212,7 +213,7 @@ def test_setup_on_a_cp932_locale_uses_the_utf8_runner(tmp_path):
 def test_setup_with_otter_uses_otter(tmp_path):
     import subprocess
 
-    release = nbformat.read(layout.RELEASE_NOTEBOOK, as_version=4)
+    release = nbformat.read(assignment.current().release_notebook, as_version=4)
     setup = next(c.source for c in release.cells if c.cell_type == "code")
     code = "import sys; ns = {}; exec(compile(sys.argv[1], 'setup', 'exec'), ns); print(type(ns['grader']).__module__)"
     proc = subprocess.run([sys.executable, "-c", code, setup], cwd=tmp_path, capture_output=True, text=True,

@@ -30,6 +30,7 @@ import pytest
 import test_grade_mistakes as tm
 
 from autograder import layout
+from autograder import assignment
 
 # name -> (question, graded name, the mistake): a new definition or (old, new) replacements, as in tm.MISTAKES
 EXTRA_MISTAKES = {
@@ -184,7 +185,7 @@ def public(tmp_path_factory):
         pytest.fail(f"MNIST is missing in {layout.MNIST_RAW}: run python -m autograder fetch-data")
     work = tmp_path_factory.mktemp("public")
     folder = work / "lec03"
-    shutil.copytree(layout.RELEASE_DIR, folder)
+    shutil.copytree(assignment.current().release_dir, folder)
     (folder / "data").symlink_to(layout.DATA_DIR, target_is_directory=True)
     groups = {True: {}, False: {}}
     for name in NAMES:

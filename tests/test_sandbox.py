@@ -10,6 +10,7 @@ import numpy as np
 import pytest
 
 from autograder import layout
+from autograder import assignment
 from autograder.grade import config
 from autograder.execute.child import protocol
 from autograder.execute.session import Session
@@ -18,7 +19,7 @@ LIMITS = dict(config().LIMITS, cell_timeout_s=3, notebook_timeout_s=60, call_tim
 
 
 def run_cells(cells, names=("probe",), **kw):
-    session = Session(list(cells), list(names), files={"co2.csv": layout.CO2_CSV}, data_dir=None,
+    session = Session(list(cells), list(names), files=assignment.current().public_files, data_dir=None,
                       limits=dict(LIMITS, **kw), seed=1, threads=1)
     records = session.run_notebook()
     return session, records
@@ -32,7 +33,8 @@ def outputs(cells):
 
 def test_repository_secrets_and_grader_are_invisible():
     layout.SECRET_FILE.exists() or layout.SECRET_FILE.write_text("x\n")
-    paths = [layout.CONFIG_FILE, layout.HIDDEN_TESTS_DIR, layout.REFERENCE_MODULE, layout.SOLUTION_DIR,
+    task = assignment.current()
+    paths = [layout.CONFIG_FILE, task.folder, task.hidden_tests_dir, task.reference_module, task.solution_dir,
              layout.SECRET_FILE, layout.ROOT / "autograder" / "grade.py", layout.ROOT]
     code = "import os\nfor p in %r:\n    print(p, os.path.exists(p))" % [str(p) for p in paths]
     (out,), _ = outputs([code])

@@ -21,6 +21,7 @@ import numpy as np
 import pytest
 
 from autograder import layout
+from autograder import assignment
 from autograder.grade import config
 from autograder.execute import cgroups
 from autograder.execute import seccomp
@@ -31,7 +32,7 @@ NUMPY = nv.NUMPY_QUESTIONS
 
 
 def session(cells, names=("probe",), **limits) -> Session:
-    return Session(list(cells), list(names), files={"co2.csv": layout.CO2_CSV}, data_dir=None,
+    return Session(list(cells), list(names), files=assignment.current().public_files, data_dir=None,
                    limits=dict(LIMITS, **limits), seed=1, threads=1)
 
 

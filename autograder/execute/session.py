@@ -94,14 +94,19 @@ def _cgroup_limits(limits: dict) -> dict:
             "sandbox_tasks": int(limits["processes"]) + 1}
 
 
-def sandbox_description(limits: dict) -> dict:
+DATASET_VIEWS = {"mnist": "MNIST train set and the visible half of the test set (read-only)"}
+
+
+def sandbox_description(limits: dict, files: tuple[str, ...] = (), datasets: tuple[str, ...] = ()) -> dict:
+    """What a sandbox sees and what limits it, as recorded in every result (``files``: the assignment's
+    public files; ``datasets``: the shared data sets it mounts)."""
     return {
         "isolation": "namespaces: mount (pivot_root into a minimal read-only view), network (no interfaces), "
                      "pid, ipc, uts, cgroup" + ("" if os.geteuid() == 0 else ", user"),
         "uid": "a uid of its own per sandbox" if os.geteuid() == 0 else "unprivileged uid via user namespace",
         "network": False,
-        "visible": ["the OS and Python installation (read-only)", "the submission", "co2.csv",
-                    "MNIST train set and the visible half of the test set (read-only)"],
+        "visible": ["the OS and Python installation (read-only)", "the submission", *files,
+                    *(DATASET_VIEWS.get(name, f"{name} (read-only)") for name in datasets)],
         "limits": {k: limits[k] for k in ("memory_bytes", "cpu_seconds", "file_bytes", "processes",
                                           "open_files", "cell_timeout_s", "call_timeout_s",
                                           "submission_budget_s", "sandbox_memory_bytes", "cpu_cores")
@@ -113,10 +118,16 @@ def sandbox_description(limits: dict) -> dict:
 
 
 class Session:
-    def __init__(self, cells: list[str], graded_names: list[str], *, files: dict[str, Path],
-                 data_dir: Path | None, limits: dict, seed: int, threads: int):
+    def __init__(self, cells: list[str], graded_names, *, files: dict[str, Path],
+                 data_dir: Path | None, limits: dict, seed: int, threads: int, probes: str = ""):
+        """``graded_names``: the names whose last binding is graded, as a list (functions) or a dict
+        name -> kind ("function", "class", "module"); ``probes``: the assignment's child-side probe code
+        (text, sent with the set-up message; nothing secret)."""
         self.cells = cells
-        self.graded_names = graded_names
+        kinds = graded_names if isinstance(graded_names, dict) else dict.fromkeys(graded_names, "function")
+        self.kinds = {str(k): str(v) for k, v in kinds.items()}
+        self.graded_names = list(self.kinds)
+        self.probes = probes
         self.files = files
         self.data_dir = data_dir
         self.limits = limits
@@ -361,6 +372,7 @@ class Session:
                 return self.cell_records()
             setup = {"cells": self.cells, "skip": sorted(self.skip), "seed": self.seed,
                      "threads": self.threads, "graded_names": self.graded_names,
+                     "kinds": self.kinds, "probes": self.probes,
                      "cell_timeout_s": self.limits["cell_timeout_s"],
                      "notebook_timeout_s": self.limits["notebook_timeout_s"],
                      "output_bytes": self.limits["output_bytes"]}

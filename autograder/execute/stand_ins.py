@@ -10,7 +10,6 @@ asks the parent, which computes the answer here; the reference code never enters
 from __future__ import annotations
 
 import inspect
-import numbers
 from collections import defaultdict
 
 import numpy as np
@@ -113,23 +112,6 @@ def oracle(fn, arrays: int):
     def call(*args):
         coerced = [_floats(a) if i < arrays else float(_floats(a)) for i, a in enumerate(args)]
         return fn(*coerced), None
-
-    call.params = list(inspect.signature(fn).parameters)
-    return call
-
-
-def minibatch_oracle(fn):
-    """Stand-in for ``minibatch_indices(n, batch_size, rng)``: rebuilds the student's Generator from its
-    state, runs the reference, and hands back the batches and the Generator's new state."""
-
-    def call(n, batch_size, state):
-        if not (isinstance(n, numbers.Integral) and isinstance(batch_size, numbers.Integral)
-                and 0 < n <= MAX_ORACLE_N and 0 < batch_size and isinstance(state, RngState)):
-            raise ValueError("minibatch_indices(n_samples, batch_size, rng) needs two positive ints and a "
-                             "numpy Generator")
-        rng = rng_from_state(state)
-        batches = fn(int(n), int(batch_size), rng)
-        return batches, rng.bit_generator.state
 
     call.params = list(inspect.signature(fn).parameters)
     return call

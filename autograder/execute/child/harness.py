@@ -84,6 +84,8 @@ class Harness:
         self.cap = int(setup["output_bytes"])
         self.graded = {}
         self.shell = None
+        self.kinds = dict(setup.get("kinds") or dict.fromkeys(setup["graded_names"], "function"))
+        self.probes = _load_probes(setup.get("probes") or "")
 
     # -- notebook ------------------------------------------------------------------------------------------
     def start_shell(self):
@@ -161,14 +163,15 @@ class Harness:
                 "duration_s": round(time.monotonic() - start, 4), "output": out.getvalue()}
 
     def remember_functions(self):
-        """After each cell: the last *function* (class for MLP, nn.Module for model) bound to each graded
-        name. A later ``rmse = rmse(y, p)`` or ``loss = nn.CrossEntropyLoss()`` does not replace it."""
+        """After each cell: the last value of each graded name's kind (a function; a class, or a function
+        that builds one; a torch.nn.Module) bound to it. A later ``rmse = rmse(y, p)`` or
+        ``loss = nn.CrossEntropyLoss()`` does not replace it."""
         ns = self.shell.user_ns
-        for name in self.setup["graded_names"]:
+        for name, kind in self.kinds.items():
             value = ns.get(name)
-            if name == "model":
+            if kind == "module":
                 ok = _is_module(value)
-            elif name == "MLP":  # a class, or a function that builds the network
+            elif kind == "class":
                 ok = isinstance(value, type) or _is_function(value)
             else:
                 ok = _is_function(value)
@@ -223,7 +226,7 @@ class Harness:
         try:
             if request.get("type") == "probe":
                 payload = protocol.decode(request.get("payload", {"__dict__": []}))
-                value = getattr(self, "probe_" + str(request["probe"]))(payload)
+                value = self.run_probe(str(request["probe"]), payload)
             else:
                 value = self.call(request)
             reply.update(ok=True, value=protocol.encode(value))
@@ -332,115 +335,13 @@ class Harness:
                     raise GraderTimeout("time limit reached")
                 signal.setitimer(signal.ITIMER_REAL, left)
 
-    # -- probes for the PyTorch question ---------------------------------------------------------------------
-    def probe_get_device(self, request):
-        """get_device() on a simulated machine: every torch.cuda / mps query a device choice can make
-        answers as a machine with one CUDA GPU (or none) would. A cached answer is cleared first."""
-        import torch
-
-        fn = self.function("get_device")
-        cuda = bool(request["cuda"])
-        fake = {
-            (torch.cuda, "is_available"): lambda: cuda,
-            (torch.cuda, "device_count"): lambda: 1 if cuda else 0,
-            (torch.cuda, "current_device"): lambda: 0,
-            (torch.cuda, "is_initialized"): lambda: cuda,
-            (torch.cuda, "get_device_name"): lambda *a, **k: "Tesla T4",
-            (torch.backends.mps, "is_available"): lambda: False,
-            (torch.backends.mps, "is_built"): lambda: False,
-        }
-        saved = {key: getattr(*key) for key in fake}
-        for (owner, attr), value in fake.items():
-            setattr(owner, attr, value)
-        try:
-            if hasattr(fn, "cache_clear"):
-                fn.cache_clear()
-            with self.patched({}):
-                return str(fn())
-        finally:
-            for (owner, attr), value in saved.items():
-                setattr(owner, attr, value)
-            if hasattr(fn, "cache_clear"):
-                fn.cache_clear()
-
-    def probe_mlp_shapes(self, request):
-        import torch
-
-        cls = self.function("MLP")
-        with self.patched({}):
-            model = cls()
-        model.eval()
-        shapes = []
-        with torch.no_grad():
-            for shape in request["input_shapes"]:
-                x = torch.randn(*[int(d) for d in shape])
-                shapes.append(list(model(x).shape))
-        return shapes
-
-    def _fixed_model(self, weights):
-        import torch
-
-        w1, b1, w2, b2 = (torch.tensor(w, dtype=torch.float32) for w in weights)
-        model = torch.nn.Sequential(torch.nn.Flatten(), torch.nn.Linear(w1.shape[1], w1.shape[0]),
-                                    torch.nn.ReLU(), torch.nn.Linear(w2.shape[1], w2.shape[0]))
-        with torch.no_grad():
-            model[1].weight.copy_(w1), model[1].bias.copy_(b1)
-            model[3].weight.copy_(w2), model[3].bias.copy_(b2)
-        return model
-
-    def _loader(self, request):
-        import torch
-
-        images = _normalise(request["images"])
-        labels = torch.tensor(request["labels"], dtype=torch.long)
-        dataset = torch.utils.data.TensorDataset(images, labels)
-        return torch.utils.data.DataLoader(dataset, batch_size=int(request["batch_size"]), shuffle=False)
-
-    def probe_evaluate(self, request):
-        import torch
-
-        model = self._fixed_model(request["weights"])
-        with self.patched({}):
-            return self.function("evaluate")(model, self._loader(request), torch.device("cpu"))
-
-    def probe_train_one_epoch(self, request):
-        """The loss train_one_epoch returns, the logits after the epoch, and the gradient left on the last
-        layer's bias (the sum over all batches when zero_grad was forgotten)."""
-        import torch
-
-        model = self._fixed_model(request["weights"])
-        optimizer = torch.optim.SGD(model.parameters(), lr=float(request["lr"]))
-        with self.patched({}):
-            value = self.function("train_one_epoch")(model, self._loader(request), optimizer, torch.device("cpu"))
-        with torch.no_grad():
-            logits = model(_normalise(request["images"]))
-        grad = model[3].bias.grad
-        return [value, logits, None if grad is None else grad.detach().cpu().numpy()]
-
-    def _trained_model(self):
-        model = self.graded.get("model")
-        if model is None:
-            raise NameError("no trained `model` (a torch.nn.Module) was defined by the notebook")
-        return model
-
-    def probe_model_weights(self, request):
-        """The trained model's parameters as plain arrays: the grader runs its own forward pass on them."""
-        model = self._trained_model()
-        return [[str(name), p.detach().cpu().double().numpy()] for name, p in model.named_parameters()]
-
-    def probe_model_logits(self, request):
-        """The trained model's own forward pass on images the sandbox has anyway (training images)."""
-        import torch
-
-        model = self._trained_model()
-        images = _normalise(request["images"])
-        try:
-            device = next(model.parameters()).device
-        except StopIteration:
-            device = torch.device("cpu")
-        model.eval()
-        with torch.no_grad(), self.patched({}):
-            return model(images.to(device)).detach().cpu().double().numpy()
+    # -- probes ---------------------------------------------------------------------------------------------
+    def run_probe(self, name, payload):
+        """The assignment's ``probe_<name>(harness, request)``, else the harness's own."""
+        fn = self.probes.get("probe_" + name)
+        if fn is not None:
+            return fn(self, payload)
+        return getattr(self, "probe_" + name)(payload)
 
     def probe_notebook_facts(self, request):
         """What the grader tells the TA and the student about the notebook as a whole: graded names rebound
@@ -479,12 +380,13 @@ def _end_strays():
         time.sleep(0.01)
 
 
-def _normalise(images_uint8):
-    """The lecture's preprocessing: ToTensor() then Normalize((0.1307,), (0.3081,)), shape (N, 1, 28, 28)."""
-    import torch
-
-    x = torch.tensor(images_uint8, dtype=torch.float32).div(255.0)
-    return x.sub(0.1307).div(0.3081).reshape(-1, 1, 28, 28)
+def _load_probes(source):
+    """The assignment's probe functions (its probes.py, sent as text), before any student code runs."""
+    if not source:
+        return {}
+    namespace = {"__name__": "assignment_probes"}
+    exec(compile(source, "/grader/assignment_probes.py", "exec"), namespace)
+    return {k: v for k, v in namespace.items() if k.startswith("probe_") and callable(v)}
 
 
 def _is_function(value):

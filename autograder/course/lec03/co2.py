@@ -1,7 +1,7 @@
 """The classroom CO2 data set: wind speed (m/s) against CO2 concentration (ppm).
 
 Generated, not measured: a ventilated classroom where more wind through the windows means less CO2.
-``python -m autograder.data.co2`` rewrites ``assignments/lec03/co2.csv`` byte for byte (fixed seed).
+``python -m autograder.course.lec03.co2`` rewrites ``assignments/lec03/co2.csv`` byte for byte (fixed seed).
 Rows 1-1000 are the training set and rows 1001-1002 the test set, as on the lecture slides.
 """
 from __future__ import annotations
@@ -39,8 +39,9 @@ def load(path: Path) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
 
 
 if __name__ == "__main__":
-    from autograder import layout
+    from autograder import assignment
 
-    layout.CO2_CSV.parent.mkdir(parents=True, exist_ok=True)
-    layout.CO2_CSV.write_text(generate(), encoding="utf-8")
-    print(f"wrote {layout.CO2_CSV}")
+    target = assignment.current().public_files["co2.csv"]
+    target.parent.mkdir(parents=True, exist_ok=True)
+    target.write_text(generate(), encoding="utf-8")
+    print(f"wrote {target}")
