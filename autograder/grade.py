@@ -83,15 +83,19 @@ def _tree(path: Path) -> list[Path]:
     return [p for p in path.rglob("*") if p.is_file() and "__pycache__" not in p.parts]
 
 
+def deciding_files(a) -> list[Path]:
+    """Every file whose content can change a score of assignment ``a``, sorted."""
+    pkg = layout.ROOT / "autograder"
+    return sorted({*(p for name in DECIDING for p in _tree(pkg / name)), *_tree(a.folder),
+                   layout.CONFIG_FILE, a.reference_module, *a.public_files.values()})
+
+
 @functools.lru_cache(maxsize=2)
 def grader_version(profile: str | None = None) -> str:
     """A hash of everything that decides a score: the engine's deciding folders, the assignment's grading
     folder, the configuration, the reference solution, the files the sandbox gets and the data sets."""
     a = assignment.current()
-    pkg = layout.ROOT / "autograder"
-    deciding = sorted({*(p for name in DECIDING for p in _tree(pkg / name)), *_tree(a.folder),
-                       layout.CONFIG_FILE, a.reference_module, *a.public_files.values()})
-    h = hashlib.sha256(_files_digest(deciding).encode())
+    h = hashlib.sha256(_files_digest(deciding_files(a)).encode())
     if "mnist" in a.datasets:
         cfg = config()
         h.update(repr((profile or profile_name(), sorted(mnist.SHA256.items()), cfg.MNIST_SPLIT_SEED,
