@@ -1,1 +1,1 @@
-"""Data the assignment uses: the classroom CO2 set and MNIST (fetched offline, checked by sha256)."""
+"""Data sets shared by the course's assignments: MNIST (fetched offline, checked by sha256) and the IDX format."""
