@@ -25,6 +25,7 @@ import grader_config
 from autograder.record import gradebook
 from autograder.publish import plots
 from autograder.publish import report
+from autograder.score.status import NO_SCORE_STATUSES
 from autograder.__main__ import main
 
 # --- a class ---------------------------------------------------------------------------------------------
@@ -250,7 +251,7 @@ def test_numbers_equal_the_gradebook(klass, report_html):
     got = parse(report_html.read_text(encoding="utf-8"))
     db = sqlite3.connect(klass.db)
     q = lambda sql: db.execute(sql).fetchall()  # noqa: E731
-    scored = ", ".join(f"'{s}'" for s in gradebook.NO_SCORE_STATUSES)
+    scored = ", ".join(f"'{s}'" for s in NO_SCORE_STATUSES)
 
     for status, n in q("SELECT status, count(*) FROM grades GROUP BY status"):
         assert got.stats[f"status_{status}"] == str(n), status

@@ -31,6 +31,7 @@ from autograder.record import gradebook
 from autograder.ingest import submissions as ingest
 from autograder.publish import plots
 from autograder.publish import similarity
+from autograder.score import status as score_status
 
 TOP_CHECKS = 15
 TOP_SLOWEST = 10
@@ -57,7 +58,7 @@ class Report:
     @property
     def graded(self) -> list:
         """Students whose notebook the grader judged (a score exists, before overrides)."""
-        return [g for g in self.grades if g.status not in gradebook.NO_SCORE_STATUSES]
+        return [g for g in self.grades if score_status.has_score(g.status)]
 
     def counts(self) -> dict[str, int]:
         gs = self.grades

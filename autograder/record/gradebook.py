@@ -73,7 +73,7 @@ from typing import Iterator
 from autograder.config import grader_config as config
 from autograder.result import GradeStatus, Result, number, parse
 from autograder.score import final
-from autograder.score.status import NO_SCORE_STATUSES, RETRY_STATUSES, retried  # noqa: F401  (re-exported)
+from autograder.score.status import retried
 
 SCHEMA_VERSION = "1"
 
