@@ -14,7 +14,7 @@ COMMANDS = {
     "build": ("autograder.build.release", "generate the student release and the solutions from source/"),
     "fetch-data": ("autograder.commands.fetch_data", "fetch MNIST into data/MNIST/raw/ and check its sha256"),
     "grade": ("autograder.commands.grade", "grade one notebook in the sandbox with the hidden tests"),
-    "batch": ("autograder.batch.driver", "grade a K-LMS submissions zip (or a folder) into a gradebook"),
+    "batch": ("autograder.commands.batch", "grade a K-LMS submissions zip (or a folder) into a gradebook"),
     "override": ("autograder.commands.override", "record a TA's score decision (kept across re-batching)"),
     "export": ("autograder.commands.export", "write the K-LMS gradebook CSV and the per-question CSV"),
     "upload": ("autograder.commands.upload", "post scores and comments to K-LMS through the Canvas API"),

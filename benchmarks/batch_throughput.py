@@ -43,7 +43,11 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from autograder.ingest import names  # noqa: E402
-from autograder.layout import CO2_CSV, DATA_DIR, PUBLIC_TESTS_DIR, SOLUTION_NOTEBOOK  # noqa: E402
+from autograder import assignment  # noqa: E402
+from autograder.layout import DATA_DIR  # noqa: E402
+
+LEC03 = assignment.current()
+CO2_CSV, PUBLIC_TESTS_DIR, SOLUTION_NOTEBOOK = LEC03.public_files["co2.csv"], LEC03.public_tests_dir, LEC03.solution_notebook
 
 BIN = Path(sys.executable).parent
 

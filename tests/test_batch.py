@@ -1,6 +1,11 @@
 """``batch`` end to end with the real grader (AUTOGRADER_MNIST_PROFILE=small): the Makefile's demo commands on
 examples/, a batch killed with SIGKILL and resumed, a grading worker killed mid-notebook, and the
-process-tree hygiene that keeps sandbox children from outliving the batch."""
+process-tree hygiene that keeps sandbox children from outliving the batch.
+
+The example zip (full notebooks, about 30 s each) is batch-graded once, by the ``demo`` fixture. The tests that
+need more batches of real notebooks (grades equal to grade_notebook's alone, kill -9 and resume, a dead
+worker) use ``lean`` notebooks of the same students instead: the NumPy part of the solution with a different
+mistake each (``notebook_variants.lean``: about 5 s a grade)."""
 import csv
 import io
 import os
@@ -11,15 +16,16 @@ import subprocess
 import sys
 import textwrap
 import time
-from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 
 import pytest
 
-from autograder.batch import driver as batch
-from autograder.record import gradebook
-from autograder.ingest import submissions as ingest
+import notebook_variants as nv
+from autograder.batch import processes
 from autograder.ingest import roster
+from autograder.ingest import submissions as ingest
+from autograder.ingest.canvas_zip import Attachment, write_submissions_zip
+from autograder.record import gradebook
 from autograder.publish.csvfmt import format_score
 from autograder.score.late import late_factor
 from autograder.layout import EXAMPLES_DIR, ROOT
@@ -33,8 +39,8 @@ def autograder(*args, **kwargs):
     return [sys.executable, "-m", "autograder", *map(str, args)]
 
 
-def batch_cmd(db, *extra):
-    return autograder("batch", ZIP, "--roster", ROSTER, "--db", db, *extra)
+def batch_cmd(db, *extra, zip_path=ZIP):
+    return autograder("batch", zip_path, "--roster", ROSTER, "--db", db, *extra)
 
 
 def export(db, out: Path) -> tuple[bytes, bytes]:
@@ -73,11 +79,6 @@ def count(db, sql) -> int:
         conn.close()
 
 
-def _grade_alone(path: str) -> dict:
-    from autograder.grade import grade_notebook
-    return grade_notebook(Path(path))
-
-
 @pytest.fixture(scope="module")
 def demo(tmp_path_factory):
     """`make demo`'s batch and export commands, run once for the module."""
@@ -89,7 +90,7 @@ def demo(tmp_path_factory):
     return out, done, klms, questions
 
 
-def test_demo_commands_grade_every_student(demo, tmp_path):
+def test_demo_commands_grade_every_student(demo):
     out, done, klms, questions = demo
     people, _ = roster.read_roster(ROSTER)
     rows = list(csv.reader(io.StringIO(klms.decode("utf-8-sig"), newline="")))
@@ -110,14 +111,69 @@ def test_demo_commands_grade_every_student(demo, tmp_path):
     assert "memo.txt" in done.stdout and "other_notebooks" in qrows["1007"]["flags"]
     assert qrows["1003"]["late"] == "late" and qrows["1004"]["file"] == "lec03-1.ipynb"
 
-    # each score equals what grade_notebook gives that notebook alone
+    # each exported score is the graded total with the late policy applied; what each example is for
     conn = gradebook.connect(out / "gradebook.db", create=False)
     grades = {g.student_key: g for g in gradebook.grades(conn)}
-    got = ingest.ingest(ZIP, tmp_path / "alone")
-    chosen = {k: s.chosen for k, s in ingest.choose(got).items()}
-    assert set(chosen) == {p.user_id for p in people} - {"1009"}
-    with ProcessPoolExecutor(max_workers=os.cpu_count()) as pool:
-        alone = dict(zip(chosen, pool.map(_grade_alone, [str(nb.path) for nb in chosen.values()])))
+    assert {k for k, g in grades.items() if g.result} == {p.user_id for p in people} - {"1009"}
+    for key, value in klms_value.items():
+        g = grades[key]
+        assert value == format_score(g.graded_total * late_factor(g.late)), key
+        assert qrows[key]["final"] == value
+    assert grades["1001"].graded_total == 80.0                  # the solution itself
+    assert grades["1006"].status == "timeout"                   # mae never returns on an odd number of samples
+    assert grades["1002"].questions["gradient"] == 0.0
+    metrics = grades["1002"].result["questions"]["metrics"]
+    assert metrics["score"] < metrics["max_score"]
+
+
+def _lean(nb: dict, key: str) -> bytes:
+    """A lean notebook (the NumPy part) of student ``key``: its own bytes even without a mistake."""
+    nb = nv.lean(nb)
+    nb["cells"].append(nv.markdown_cell(f"提出者 / submitted by {key}"))
+    return nv.dumps(nb)
+
+
+def lean_notebooks() -> dict[str, tuple[str, bytes]]:
+    """Student -> (file name, lean notebook): the solution, mistakes, a crashing cell; all different."""
+    solution = nv.solution()
+    return {
+        "1001": ("lec03.ipynb", _lean(solution, "1001")),
+        "1002": ("lec03.ipynb", _lean(nv.blank(nv.solution(), "gradient"), "1002")),
+        "1003": ("lec03.ipynb", _lean(solution, "1003")),                       # handed in late
+        "1004": ("lec03-1.ipynb", _lean(nv.blank(nv.solution(), "mae"), "1004")),
+        "1005": ("lec03.ipynb", _lean(nv.append_cells(nv.solution(), "print(undefined_name)"), "1005")),
+        "1006": ("lec03.ipynb", _lean(nv.blank(nv.solution(), "loss"), "1006")),
+    }
+
+
+@pytest.fixture(scope="module")
+def lean(tmp_path_factory, grader):
+    """A K-LMS zip of lean notebooks of roster students 1001-1006, one uninterrupted batch of it (with the
+    export) and each notebook graded alone by grade_notebook."""
+    out = tmp_path_factory.mktemp("lean")
+    people = {p.user_id: p for p in roster.read_roster(ROSTER)[0]}
+    notebooks = lean_notebooks()
+    attachments = [Attachment(people[key].name, int(key), 80000 + int(key), filename, data, late=key == "1003")
+                   for key, (filename, data) in notebooks.items()]
+    zip_path = out / "lean.zip"
+    write_submissions_zip(zip_path, attachments)
+    done = subprocess.run(batch_cmd(out / "gradebook.db", zip_path=zip_path), cwd=ROOT, env=ENV,
+                          capture_output=True, text=True, timeout=900)
+    assert done.returncode == 0, done.stderr + done.stdout
+    klms, questions = export(out / "gradebook.db", out)
+    alone = grader.many({key: data for key, (_, data) in notebooks.items()})
+    return zip_path, out, klms, questions, alone
+
+
+def test_batch_grades_as_grade_notebook_alone(lean):
+    """Each score the batch records equals what grade_notebook gives that notebook alone."""
+    zip_path, out, klms, questions, alone = lean
+    rows = list(csv.reader(io.StringIO(klms.decode("utf-8-sig"), newline="")))
+    klms_value = {r[1]: r[5] for r in rows[2:]}
+    qrows = {r["ID"]: r for r in csv.DictReader(io.StringIO(questions.decode("utf-8-sig"), newline=""))}
+    conn = gradebook.connect(out / "gradebook.db", create=False)
+    grades = {g.student_key: g for g in gradebook.grades(conn)}
+    assert set(klms_value) == set(alone) == {k for k, g in grades.items() if g.result}
     for key, result in alone.items():
         g = grades[key]
         assert g.status == result["status"], key
@@ -125,17 +181,21 @@ def test_demo_commands_grade_every_student(demo, tmp_path):
         assert g.questions == pytest.approx({q: v["score"] for q, v in result["questions"].items()}), key
         assert klms_value[key] == format_score(result["total"] * late_factor(g.late))
         assert qrows[key]["final"] == klms_value[key]
-    assert alone["1001"]["total"] == 80.0                   # the solution itself
-    assert alone["1006"]["status"] == "timeout"             # mae never returns on an odd number of samples
+    assert qrows["1003"]["late"] == "late" and qrows["1004"]["file"] == "lec03-1.ipynb"
+    # the lean notebooks differ as they should: the batch did not grade one student's file for another
+    assert alone["1001"]["total"] == alone["1003"]["total"] > alone["1002"]["total"]
     assert alone["1002"]["questions"]["gradient"]["score"] == 0.0
-    assert alone["1002"]["questions"]["metrics"]["score"] < alone["1002"]["questions"]["metrics"]["max_score"]
+    assert alone["1004"]["questions"]["metrics"]["score"] < alone["1004"]["questions"]["metrics"]["max_score"]
+    assert alone["1006"]["questions"]["loss"]["score"] == 0.0
+    assert klms_value["1003"] != klms_value["1001"]                              # the late policy applied
 
 
-def test_kill_minus_nine_and_resume(demo, tmp_path):
-    _, _, klms_whole, questions_whole = demo
+def test_kill_minus_nine_and_resume(lean, tmp_path):
+    zip_path, _, klms_whole, questions_whole, _ = lean
+    n = len(lean_notebooks())
     db = tmp_path / "gradebook.db"
     log = open(tmp_path / "batch.log", "w")
-    proc = subprocess.Popen(batch_cmd(db, "--workers", "2"), cwd=ROOT, env=ENV, stdout=log, stderr=log,
+    proc = subprocess.Popen(batch_cmd(db, "--workers", "2", zip_path=zip_path), cwd=ROOT, env=ENV, stdout=log, stderr=log,
                             start_new_session=True)
     try:
         deadline = time.monotonic() + 600
@@ -144,9 +204,9 @@ def test_kill_minus_nine_and_resume(demo, tmp_path):
             if db.exists() and count(db, "SELECT count(*) FROM results") >= 2:
                 break
             assert proc.poll() is None, (tmp_path / "batch.log").read_text()
-        tree = batch.descendants(proc.pid)
+        tree = processes.descendants(proc.pid)
         graded_before = count(db, "SELECT count(*) FROM results")
-        assert 2 <= graded_before < 8 and tree, "the batch should be part-way, with workers and sandboxes"
+        assert 2 <= graded_before < n and tree, "the batch should be part-way, with workers and sandboxes"
         os.kill(proc.pid, signal.SIGKILL)
         proc.wait(timeout=10)
     finally:
@@ -155,14 +215,14 @@ def test_kill_minus_nine_and_resume(demo, tmp_path):
         log.close()
     assert wait_gone(tree) == set(), "grading processes outlived the killed batch"
 
-    done = subprocess.run(batch_cmd(db, "--workers", "2"), cwd=ROOT, env=ENV, capture_output=True, text=True,
+    done = subprocess.run(batch_cmd(db, "--workers", "2", zip_path=zip_path), cwd=ROOT, env=ENV, capture_output=True, text=True,
                           timeout=900)
     assert done.returncode == 0, done.stderr
     graded_after = count(db, "SELECT count(*) FROM results")
-    assert graded_after == 8 and f"grading {8 - graded_before}," in done.stderr.replace("\n", " ")
+    assert graded_after == n and f"grading {n - graded_before}," in done.stderr.replace("\n", " ")
     # every notebook graded exactly once over the two runs
-    assert count(db, "SELECT count(*) FROM audit WHERE action='graded'") == 8
-    assert count(db, "SELECT count(DISTINCT json_extract(detail, '$.sha256')) FROM audit WHERE action='graded'") == 8
+    assert count(db, "SELECT count(*) FROM audit WHERE action='graded'") == n
+    assert count(db, "SELECT count(DISTINCT json_extract(detail, '$.sha256')) FROM audit WHERE action='graded'") == n
     assert count(db, "SELECT count(*) FROM batches WHERE state='interrupted'") == 1    # the killed one
     assert count(db, "SELECT count(*) FROM batches WHERE state='finished'") == 1
     assert "an earlier batch stopped part-way" in done.stderr
@@ -171,18 +231,17 @@ def test_kill_minus_nine_and_resume(demo, tmp_path):
     assert questions == questions_whole
 
     # a third run grades nothing
-    again = subprocess.run(batch_cmd(db), cwd=ROOT, env=ENV, capture_output=True, text=True, timeout=300)
-    assert again.returncode == 0 and "grading 0, 8 already graded" in again.stderr.replace("\n", " ")
-    assert count(db, "SELECT count(*) FROM audit WHERE action='graded'") == 8
+    again = subprocess.run(batch_cmd(db, zip_path=zip_path), cwd=ROOT, env=ENV, capture_output=True, text=True, timeout=300)
+    assert again.returncode == 0 and f"grading 0, {n} already graded" in again.stderr.replace("\n", " ")
+    assert count(db, "SELECT count(*) FROM audit WHERE action='graded'") == n
 
 
 def test_a_dead_worker_does_not_stop_the_batch(tmp_path):
-    got = ingest.ingest(ZIP, tmp_path / "x")
     folder = tmp_path / "subs"
     folder.mkdir()
-    for nb in got.notebooks:
-        if nb.student_key in ("1001", "1008"):
-            (folder / nb.entry_name).write_bytes(nb.path.read_bytes())
+    notebooks = lean_notebooks()
+    for key, source in (("1001", "1001"), ("1008", "1003")):     # two lean notebooks, graded one at a time
+        (folder / f"student_{key}_{70000 + int(key)}_lec03.ipynb").write_bytes(notebooks[source][1])
     (folder / "broken_1010_1_lec03.ipynb").write_text("{ not json")
     db = tmp_path / "gradebook.db"
     proc = subprocess.Popen(autograder("batch", folder, "--db", db, "--workers", "1"), cwd=ROOT, env=ENV,
@@ -190,7 +249,7 @@ def test_a_dead_worker_does_not_stop_the_batch(tmp_path):
     try:
         victim = _worker_with_sandbox(proc.pid)        # a worker with a sandbox child
         assert victim is not None
-        its_children = batch.descendants(victim)
+        its_children = processes.descendants(victim)
         os.kill(victim, signal.SIGKILL)
         out, err = proc.communicate(timeout=600)
     finally:
@@ -208,9 +267,9 @@ def _worker_with_sandbox(batch_pid: int, seconds: float = 300) -> int | None:
     deadline = time.monotonic() + seconds
     while time.monotonic() < deadline:
         time.sleep(0.2)
-        for pid in batch.descendants(batch_pid):
+        for pid in processes.descendants(batch_pid):
             cmd = Path(f"/proc/{pid}/cmdline").read_bytes() if alive(pid) else b""
-            if b"spawn_main" in cmd and batch.descendants(pid):
+            if b"spawn_main" in cmd and processes.descendants(pid):
                 return pid
     return None
 
@@ -229,7 +288,7 @@ def test_sigterm_stops_cleanly_and_one_batch_at_a_time(tmp_path):
         second = subprocess.run(autograder("batch", folder, "--db", db), cwd=ROOT, env=ENV, capture_output=True,
                                 text=True, timeout=120)
         assert second.returncode == 1 and "another batch is running" in second.stderr
-        tree = batch.descendants(proc.pid)
+        tree = processes.descendants(proc.pid)
         proc.send_signal(signal.SIGTERM)
         _, err = proc.communicate(timeout=60)
     finally:
@@ -243,7 +302,7 @@ def test_sigterm_stops_cleanly_and_one_batch_at_a_time(tmp_path):
 
 WORKER_SCRIPT = textwrap.dedent("""
     import concurrent.futures as cf, multiprocessing, os, subprocess, sys, time
-    from autograder.batch import driver as batch
+    from autograder.batch import processes
 
     def job(_):
         subprocess.Popen(["sleep", "300"])          # stands for a sandbox child (no PDEATHSIG of its own)
@@ -251,7 +310,7 @@ WORKER_SCRIPT = textwrap.dedent("""
 
     if __name__ == "__main__":
         pool = cf.ProcessPoolExecutor(2, mp_context=multiprocessing.get_context("spawn"),
-                                      initializer=batch._init_worker, initargs=(os.getpid(),))
+                                      initializer=processes.init_worker, initargs=(os.getpid(),))
         futures = [pool.submit(job, i) for i in range(2)]
         print("ready", flush=True)
         time.sleep(300)
@@ -267,7 +326,7 @@ def test_workers_and_their_children_die_with_the_batch(tmp_path):
         assert proc.stdout.readline().strip() == "ready"
         deadline = time.monotonic() + 60
         while time.monotonic() < deadline:
-            tree = batch.descendants(proc.pid)
+            tree = processes.descendants(proc.pid)
             sleeps = [p for p in tree if Path(f"/proc/{p}/cmdline").read_bytes().startswith(b"sleep\0")]
             if len(sleeps) == 2:
                 break
@@ -285,11 +344,11 @@ def test_kill_tree(tmp_path):
     proc = subprocess.Popen(["bash", "-c", "sleep 300 & (sleep 300 & sleep 300) & wait"], start_new_session=True)
     try:
         deadline = time.monotonic() + 10
-        while len(batch.descendants(proc.pid)) < 4 and time.monotonic() < deadline:
+        while len(processes.descendants(proc.pid)) < 4 and time.monotonic() < deadline:
             time.sleep(0.05)
-        tree = batch.descendants(proc.pid)
+        tree = processes.descendants(proc.pid)
         assert len(tree) >= 3
-        batch.kill_tree(proc.pid)
+        processes.kill_tree(proc.pid)
         assert wait_gone(tree, 5) == set()
     finally:
         os.killpg(proc.pid, signal.SIGKILL)

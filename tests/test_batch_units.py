@@ -9,6 +9,7 @@ import pytest
 from rich.console import Console
 
 from autograder.batch import driver as batch
+from autograder.batch import processes
 from autograder.record import gradebook
 from autograder.ingest import submissions as ingest
 from autograder.__main__ import main
@@ -119,11 +120,37 @@ def test_ta_table_names_students_and_says_what_to_do(tmp_path):
 def test_stale_work_folders_of_a_killed_batch_are_removed(tmp_path):
     dead = subprocess.Popen([sys.executable, "-c", "pass"])
     dead.wait()
-    stale = tmp_path / f"{batch.WORKDIR_PREFIX}{dead.pid}-abc"
-    live = tmp_path / f"{batch.WORKDIR_PREFIX}{os.getppid()}-def"
+    stale = tmp_path / f"{processes.WORKDIR_PREFIX}{dead.pid}-abc"
+    live = tmp_path / f"{processes.WORKDIR_PREFIX}{os.getppid()}-def"
     other = tmp_path / "someone-else"
     for d in (stale, live, other):
         d.mkdir()
         (d / "00001_lec03.ipynb").write_text("{}")
-    removed = batch.remove_stale_workdirs(str(tmp_path))
+    removed = processes.remove_stale_workdirs(str(tmp_path))
     assert removed == [str(stale)] and not stale.exists() and live.exists() and other.exists()
+    mine = processes.new_workdir()                      # this batch's own folder is never stale
+    try:
+        assert os.path.basename(mine).startswith(f"{processes.WORKDIR_PREFIX}{os.getpid()}-")
+        assert mine not in processes.remove_stale_workdirs(os.path.dirname(mine)) and os.path.isdir(mine)
+    finally:
+        os.rmdir(mine)
+
+
+def test_run_batch_is_the_library_function_and_one_batch_holds_the_gradebook(tmp_path):
+    """``driver.run_batch`` without the command line: the lock of a running batch refuses a second one."""
+    write_submissions_zip(tmp_path / "in.zip", ATTACHMENTS)
+    db = tmp_path / "g.db"
+    gradebook.connect(db).close()
+    fd = processes.lock(db)
+    try:
+        with pytest.raises(processes.Locked, match="another batch is running"):
+            processes.lock(db)
+        out, err = Console(file=io.StringIO(), width=200), Console(file=io.StringIO(), width=200)
+        assert batch.run_batch(tmp_path / "in.zip", db=db, workers=1, out=out, err=err) == 1
+        assert "another batch is running on" in err.file.getvalue()
+    finally:
+        os.close(fd)
+    os.close(processes.lock(db))                        # released with its descriptor
+    err = Console(file=io.StringIO(), width=200)
+    assert batch.run_batch(tmp_path / "nope.zip", db=tmp_path / "h.db", out=err, err=err) == 1
+    assert "no such file or folder" in err.file.getvalue() and not (tmp_path / "h.db").exists()

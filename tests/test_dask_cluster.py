@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 
 import notebook_variants as nv
-from autograder.batch import driver as batch
+from autograder.batch import processes
 from autograder.batch import executors
 from autograder.ingest import submissions as ingest
 from autograder.layout import EXAMPLES_DIR, ROOT
@@ -146,7 +146,7 @@ class Cluster:
         """The worker processes (below each `dask worker` nanny), not the nannies."""
         out = []
         for w in self.workers:
-            for pid in batch.descendants(w.pid):
+            for pid in processes.descendants(w.pid):
                 try:
                     cmd = Path(f"/proc/{pid}/cmdline").read_bytes()
                 except OSError:
@@ -156,7 +156,7 @@ class Cluster:
         return out
 
     def sandboxes(self) -> set[int]:
-        return {p for w in self.worker_processes() for p in batch.descendants(w)}
+        return {p for w in self.worker_processes() for p in processes.descendants(w)}
 
     close = scaling.LoopbackCluster.close     # SIGTERM to every process group, SIGKILL after 30 s
 
@@ -227,7 +227,7 @@ def test_a_worker_killed_mid_batch_loses_nothing(subs, cluster, local, tmp_path)
     db = tmp_path / "gradebook.db"
     proc = start_batch(subs, db, "--scheduler", cluster.address)
     try:
-        busy = wait_for(lambda: [w for w in cluster.worker_processes() if batch.descendants(w)], 300, proc)
+        busy = wait_for(lambda: [w for w in cluster.worker_processes() if processes.descendants(w)], 300, proc)
         assert busy, "no worker started a sandbox"
         os.kill(busy[0], signal.SIGKILL)
         out, err = proc.communicate(timeout=600)

@@ -34,7 +34,7 @@ class WorkerRefused(RuntimeError):
 
 def self_check() -> dict:
     """Check MNIST and the sandbox; returns facts about this worker, raises WorkerRefused."""
-    from autograder import grade, layout
+    from autograder import assignment, grade
     from autograder.data import mnist
     from autograder.execute.session import SandboxUnavailable, Session
 
@@ -43,14 +43,14 @@ def self_check() -> dict:
     profile = grade.profile_name()
     try:
         raw = mnist.fetch(log=lambda *_: None)
-        bad = mnist._verified(raw)
+        bad = mnist.unverified_files(raw)
         if bad:
             raise WorkerRefused(f"MNIST files do not verify: {', '.join(bad)}")
         data = grade.mnist_profile(profile)
     except (mnist.MnistError, OSError) as exc:
         raise WorkerRefused(f"MNIST is not usable on this worker: {exc}") from None
     try:
-        with Session(["answer = 6 * 7\nprint(answer)"], [], files={"co2.csv": layout.CO2_CSV},
+        with Session(["answer = 6 * 7\nprint(answer)"], [], files=assignment.current().public_files,
                      data_dir=data.sandbox_root, limits=cfg.LIMITS, seed=cfg.COURSE_SEED,
                      threads=cfg.TORCH_THREADS) as session:
             records = session.run_notebook()

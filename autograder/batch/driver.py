@@ -1,14 +1,17 @@
-"""``python -m autograder batch INPUT``: grade a K-LMS submissions zip (or a folder) into the gradebook.
+"""Batch grading: a K-LMS submissions zip (or a folder of notebooks) into the SQLite gradebook.
+
+``run_batch(input, db=..., roster=..., workers=...)`` is the library function; ``python -m autograder batch``
+(``autograder.commands.batch``) is the command-line layer over it.
 
 INPUT is Canvas's "Download Submissions" zip or a folder of notebooks. Each student's notebook is chosen
 (``autograder.ingest.submissions``), graded by ``autograder.grade.grade_notebook`` through an executor
-(``autograder.batch.executors``: a pool of worker processes on this machine, or with ``--scheduler`` a Dask
+(``autograder.batch.executors``: a pool of worker processes on this machine, or with ``scheduler`` a Dask
 cluster whose workers get each notebook as bytes; each grade runs the notebook in its own sandbox child),
 and every finished result is written by this process alone to the SQLite gradebook, each in its own
 transaction (``autograder.record.gradebook``).
 
 Resumable: a notebook whose sha256 already has a result from this grader_version is not graded again
-(``--force`` regrades); results with status ``sandbox_error`` are retried. Killing the batch at any moment,
+(``force`` regrades); results with status ``sandbox_error`` are retried. Killing the batch at any moment,
 ``kill -9`` included, loses only the results in flight, and the next run grades exactly those.
 
 One batch at a time per gradebook: a batch holds an exclusive ``flock`` on the gradebook file, and marks
@@ -16,161 +19,85 @@ runs that an earlier, killed batch left ``running`` as ``interrupted``.
 
 No local grading process outlives the batch: each worker asks the kernel for SIGTERM when the batch dies
 (``prctl(PR_SET_PDEATHSIG)``), also watches its parent pid, and then kills its whole process subtree
-(the sandbox children) before it exits; the batch kills its own subtree on Ctrl-C / SIGTERM. On a Dask
-cluster Ctrl-C / SIGTERM cancels every outstanding task (a worker kills the sandbox of a cancelled task).
+(the sandbox children) before it exits; the batch kills its own subtree on Ctrl-C / SIGTERM
+(``autograder.batch.processes``). On a Dask cluster Ctrl-C / SIGTERM cancels every outstanding task (a
+worker kills the sandbox of a cancelled task).
 """
 from __future__ import annotations
 
-import fcntl
 import json
 import os
 import shutil
 import signal
-import tempfile
 import time
 from collections import Counter
 from pathlib import Path
 
-from autograder.record import gradebook
-from autograder.ingest import submissions as ingest
+from autograder.batch import processes
+from autograder.batch.executors import DaskCluster, ExecutorError, LocalPool, failed_result
+from autograder.batch.processes import kill_tree, remove_stale_workdirs
 from autograder.ingest import roster as roster_mod
-
-# the pool and the process-tree hygiene live in autograder.batch.executors (kept importable from here)
-from autograder.batch.executors import (MAX_POOL_RESTARTS, PR_SET_PDEATHSIG, DaskCluster, ExecutorError, LocalPool,  # noqa: F401
-                        _die_with_children, _grade_one, _init_worker, descendants, failed_result, kill_tree,
-                        kill_tree_of_pool)
+from autograder.ingest import submissions as ingest
+from autograder.record import gradebook
+from autograder.result import number
 
 
-# --- the command --------------------------------------------------------------------------------------
-
-def add_arguments(parser) -> None:
-    parser.add_argument("input", help="K-LMS 'Download Submissions' zip, or a folder of notebooks")
-    parser.add_argument("--db", default="gradebook.db", help="the SQLite gradebook (default: gradebook.db)")
-    parser.add_argument("--roster", help="the gradebook CSV exported from K-LMS (lists every student)")
-    parser.add_argument("--workers", type=int, default=os.cpu_count() or 1,
-                        help="grading processes (default: the number of CPUs)")
-    parser.add_argument("--force", action="store_true", help="regrade notebooks already graded")
-    parser.add_argument("--pick", action="append", default=[], metavar="STUDENT=ATTACHMENT_ID",
-                        help="grade this attachment of a student who attached several notebooks (kept)")
-    parser.add_argument("--by", help="who runs the batch, for the audit log (default: your user name)")
-    parser.add_argument("--scheduler", metavar="tcp://HOST:8786",
-                        help="grade on this Dask cluster instead of local processes (workers: dask worker "
-                             "tcp://HOST:8786 --nthreads 1 --preload autograder.batch.dask_worker; README, Scale out)")
-    parser.add_argument("--gpu", action="store_true",
-                        help="with --scheduler: each notebook asks for one unit of the workers' GPU resource "
-                             "(workers started with --resources GPU=k)")
-    parser.add_argument("--worker-wait", type=float, default=120, metavar="SECONDS",
-                        help="with --scheduler: how long to wait for a first worker (default: 120; "
-                             "also caps the wait for the scheduler, 30 s)")
-
-
-def _picks(parser_error, values: list[str]) -> list[tuple[str, str]]:
-    out = []
-    for pick in values:
-        who_, _, attachment = pick.partition("=")
-        if not who_.strip() or not attachment.strip().isdigit():
-            parser_error(f"--pick wants STUDENT=ATTACHMENT_ID (the number the 'for a TA to look at' table "
-                         f"shows), got {pick!r}")
-        out.append((who_.strip(), attachment.strip()))
-    return out
-
-
-def run(args) -> int:
+def _consoles():
     from rich.console import Console
 
-    from autograder.__main__ import usage_error
+    return Console(), Console(stderr=True, soft_wrap=True, markup=False, highlight=False)
 
-    out, err = Console(), Console(stderr=True, soft_wrap=True, markup=False, highlight=False)
-    by = gradebook.who(args.by)
-    if args.workers < 1:
-        usage_error(args, "--workers must be at least 1")
-    if args.gpu and not args.scheduler:
-        usage_error(args, "--gpu goes with --scheduler (the local pool gives every sandbox the GPUs it sees)")
-    picks = _picks(lambda message: usage_error(args, message), args.pick)
-    # everything that can fail on the command line fails before the gradebook is created
-    if not Path(args.input).exists():
-        err.print(f"error: {args.input}: no such file or folder")
+
+def run_batch(input, *, db="gradebook.db", roster=None, workers: int | None = None, force: bool = False,
+              picks=(), by: str | None = None, scheduler: str | None = None, gpu: bool = False,
+              worker_wait: float = 120, out=None, err=None) -> int:
+    """Grade ``input`` (a K-LMS submissions zip or a folder of notebooks) into the gradebook ``db``; returns
+    the exit status (0 done, 1 an error it printed, 130 interrupted).
+
+    ``roster``: the K-LMS gradebook CSV (lists every student); ``workers``: local grading processes (default:
+    the number of CPUs); ``force``: regrade notebooks already graded; ``picks``: ``(student, attachment_id)``
+    pairs, the notebook to grade of a student who attached several (kept in the gradebook); ``by``: who runs
+    the batch, for the audit log (default: the user name); ``scheduler``: grade on this Dask cluster instead
+    (``tcp://HOST:8786``), ``gpu`` then asks for one unit of the workers' GPU resource per notebook, and
+    ``worker_wait`` seconds is how long to wait for a worker. ``out`` / ``err``: rich Consoles for the
+    summary and for progress and errors (default: stdout / stderr)."""
+    if out is None or err is None:
+        default_out, default_err = _consoles()
+        out, err = out or default_out, err or default_err
+    workers = (os.cpu_count() or 1) if workers is None else workers
+    by = gradebook.who(by)
+    # everything that can fail before grading fails before the gradebook is created
+    if not Path(input).exists():
+        err.print(f"error: {input}: no such file or folder")
         return 1
-    roster = None
+    roster_full = None
     try:
-        if args.roster:
-            roster = roster_mod.read_roster_full(args.roster)
-        conn = gradebook.connect(args.db)
+        if roster:
+            roster_full = roster_mod.read_roster_full(roster)
+        conn = gradebook.connect(db)
     except (roster_mod.RosterError, gradebook.GradebookError, OSError) as exc:
         err.print(f"error: {exc}")
         return 1
     try:
-        lock = _lock(args.db)
-    except gradebook.GradebookError as exc:
+        lock = processes.lock(db)
+    except processes.Locked as exc:
         conn.close()
         err.print(f"error: {exc}")
         return 1
     try:
-        if roster is not None:
-            for w in roster.warnings:
+        if roster_full is not None:
+            for w in roster_full.warnings:
                 err.print(f"warning: {w}")
-            gradebook.load_roster(conn, roster.rows, by)
-            if len(roster.assignments) == 1:
-                title, aid = roster.assignments[0]
+            gradebook.load_roster(conn, roster_full.rows, by)
+            if len(roster_full.assignments) == 1:
+                title, aid = roster_full.assignments[0]
                 gradebook.set_meta(conn, "klms_assignment_id", aid)
                 gradebook.set_meta(conn, "klms_title", title)
-        return _run_locked(args, conn, by, out, err, picks)
+        return _run_locked(input, conn, by, out, err, list(picks), force=force, workers=workers,
+                           scheduler=scheduler, gpu=gpu, worker_wait=worker_wait)
     finally:
         conn.close()
         os.close(lock)
-
-
-def _lock(db) -> int:
-    """An exclusive flock on the gradebook file for this batch (released by the kernel if it dies).
-
-    flock and SQLite's own POSIX locks do not interact; the descriptor stays open until the connection is
-    closed, so closing it cannot drop SQLite's locks."""
-    fd = os.open(db, os.O_RDONLY)
-    try:
-        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-    except BlockingIOError:
-        os.close(fd)
-        raise gradebook.GradebookError(f"another batch is running on {db}; wait for it (or stop it) first") from None
-    return fd
-
-
-WORKDIR_PREFIX = "autograder-batch-"
-
-
-def remove_stale_workdirs(tmp: str | None = None) -> list[str]:
-    """Remove the temporary folders (extracted notebooks) of earlier batches whose process is gone
-    (``kill -9``); a folder is named ``autograder-batch-<pid>-...``."""
-    tmp = tmp or tempfile.gettempdir()
-    removed = []
-    try:
-        entries = os.listdir(tmp)
-    except OSError:
-        return removed
-    for entry in entries:
-        if not entry.startswith(WORKDIR_PREFIX):
-            continue
-        pid = entry[len(WORKDIR_PREFIX):].split("-", 1)[0]
-        if not pid.isdigit() or int(pid) == os.getpid() or _alive(int(pid)):
-            continue
-        path = os.path.join(tmp, entry)
-        try:
-            if os.stat(path).st_uid != os.getuid():
-                continue
-        except OSError:
-            continue
-        shutil.rmtree(path, ignore_errors=True)
-        removed.append(path)
-    return removed
-
-
-def _alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
 
 
 def _check_picks(conn, got: ingest.Ingested, picks: list[tuple[str, str]]) -> list[tuple[str, str]]:
@@ -193,19 +120,20 @@ def _check_picks(conn, got: ingest.Ingested, picks: list[tuple[str, str]]) -> li
     return out
 
 
-def _run_locked(args, conn, by: str, out, err, picks: list[tuple[str, str]] = ()) -> int:
+def _run_locked(input, conn, by: str, out, err, picks: list[tuple[str, str]] = (), *, force: bool = False,
+                workers: int = 1, scheduler: str | None = None, gpu: bool = False, worker_wait: float = 120) -> int:
     from autograder.grade import grader_version
     version = grader_version()
     for path in remove_stale_workdirs():
         err.print(f"removed {path}, left behind by an earlier batch that was killed", soft_wrap=True)
-    workdir = Path(tempfile.mkdtemp(prefix=f"{WORKDIR_PREFIX}{os.getpid()}-"))
+    workdir = Path(processes.new_workdir())
     batch_id = None
     previous = {sig: signal.getsignal(sig) for sig in (signal.SIGTERM, signal.SIGHUP)}
     for sig in previous:
         signal.signal(sig, _raise_interrupt)
     try:
         try:
-            got = ingest.ingest(args.input, workdir, gradebook.roster_names(conn))
+            got = ingest.ingest(input, workdir, gradebook.roster_names(conn))
             for key, attachment in _check_picks(conn, got, list(picks)):
                 gradebook.set_pick(conn, key, attachment, by)
         except (ingest.IngestError, gradebook.GradebookError, OSError) as exc:
@@ -215,12 +143,12 @@ def _run_locked(args, conn, by: str, out, err, picks: list[tuple[str, str]] = ()
         if stale:
             err.print(f"an earlier batch stopped part-way ({stale} run); its finished results are kept", soft_wrap=True)
         # the absolute path: report finds the notebooks again from whatever folder it is run in
-        batch_id = gradebook.begin_batch(conn, input=str(Path(args.input).resolve()),
+        batch_id = gradebook.begin_batch(conn, input=str(Path(input).resolve()),
                                          input_sha256=got.input_sha256,
-                                         grader_version=version, by=by, workers=args.workers)
+                                         grader_version=version, by=by, workers=workers)
         students = ingest.choose(got, gradebook.picks(conn))
         todo = _record_ingest(conn, batch_id, got, students)
-        todo = {sha: path for sha, path in todo.items() if args.force or not gradebook.has_result(conn, sha, version)}
+        todo = {sha: path for sha, path in todo.items() if force or not gradebook.has_result(conn, sha, version)}
         reused = len({s.chosen.sha256 for s in students.values() if s.chosen and not s.chosen.too_large}) - len(todo)
         err.print(f"{len(got.notebooks)} notebooks from {len(students)} students, {len(got.skipped)} other files; "
                   f"grading {len(todo)}, {reused} already graded by grader {version}", soft_wrap=True)
@@ -231,7 +159,9 @@ def _run_locked(args, conn, by: str, out, err, picks: list[tuple[str, str]] = ()
                 name = roster_names.get(s.key)
                 whose.setdefault(s.chosen.sha256, []).append(f"{name} ({s.key})" if name else s.key)
         try:
-            graded = _grade_all(conn, todo, version, batch_id, by, make_executor(args, version, err), err, whose)
+            executor = make_executor(version, err, workers=workers, scheduler=scheduler, gpu=gpu,
+                                     worker_wait=worker_wait)
+            graded = _grade_all(conn, todo, version, batch_id, by, executor, err, whose)
         except ExecutorError as exc:
             err.print(f"error: {exc}", soft_wrap=True)
             gradebook.refresh_grades(conn)       # what was recorded before the executor gave up counts
@@ -310,13 +240,13 @@ def record_safely(conn, sha: str, version: str, result: dict, batch_id: int, by:
         return fallback
 
 
-def make_executor(args, version: str, err):
-    """The local process pool, or the Dask cluster at ``--scheduler``."""
-    if getattr(args, "scheduler", None):
-        wait = getattr(args, "worker_wait", 120)
-        return DaskCluster(args.scheduler, version, err, gpu=getattr(args, "gpu", False),
-                           worker_wait=wait, connect_timeout=min(30.0, wait))
-    return LocalPool(args.workers, err)
+def make_executor(version: str, err, *, workers: int = 1, scheduler: str | None = None, gpu: bool = False,
+                  worker_wait: float = 120):
+    """The local process pool of ``workers`` processes, or the Dask cluster at ``scheduler``."""
+    if scheduler:
+        return DaskCluster(scheduler, version, err, gpu=gpu, worker_wait=worker_wait,
+                           connect_timeout=min(30.0, worker_wait))
+    return LocalPool(workers, err)
 
 
 def _grade_all(conn, todo: dict[str, Path], version: str, batch_id: int, by: str, workers, err,
@@ -356,7 +286,7 @@ def _grade_all(conn, todo: dict[str, Path], version: str, batch_id: int, by: str
                 eta = elapsed / done * (total - done)
                 who_ = ", ".join(whose.get(sha, [])) or sha[:12]
                 err.print(f"[{done}/{total}] {who_}: {result.get('status')} "
-                          f"{gradebook._num(result.get('total')) or 0:g}/{gradebook.max_total():g} "
+                          f"{number(result.get('total')) or 0:g}/{gradebook.max_total():g} "
                           f"({float(result.get('duration_s') or 0):.1f} s); elapsed {elapsed:.0f} s, "
                           f"ETA {eta:.0f} s", soft_wrap=True, markup=False, highlight=False)
     return done

@@ -6,7 +6,7 @@ finishes; the batch process records every result itself (it stays the only write
 - ``LocalPool`` (the default): a process pool on this machine, one worker per core. No grading process
   outlives the batch: each worker asks the kernel for SIGTERM when the batch dies
   (``prctl(PR_SET_PDEATHSIG)``), also watches its parent pid, and then kills its whole process subtree (the
-  sandbox children) before it exits. A worker that dies takes the pool down: the pool is restarted for the
+  sandbox children) before it exits (``autograder.batch.processes``). A worker that dies takes the pool down: the pool is restarted for the
   notebooks still pending, each at most ``MAX_POOL_RESTARTS`` times.
 - ``DaskCluster`` (``batch --scheduler tcp://HOST:8786``): each notebook travels to a ``dask.distributed``
   worker as bytes (workers share no file system with the batch) with the batch's grader_version; the worker
@@ -24,13 +24,11 @@ from __future__ import annotations
 import asyncio
 import concurrent.futures as cf
 import contextlib
-import ctypes
 import hashlib
 import hmac
 import json
 import multiprocessing
 import os
-import signal
 import tempfile
 import threading
 import time
@@ -40,9 +38,9 @@ from collections import Counter
 from pathlib import Path
 from typing import Iterator
 
+from autograder.batch.processes import init_worker, kill_tree, kill_tree_of_pool
 from autograder.record import gradebook
 
-PR_SET_PDEATHSIG = 1
 MAX_POOL_RESTARTS = 3
 # scheduler metadata key: the grader_version of the batch that last used the cluster (workers check it)
 META_GRADER_VERSION = "autograder-grader-version"
@@ -59,83 +57,6 @@ class ExecutorError(RuntimeError):
 
 class GraderVersionMismatch(RuntimeError):
     """Raised on a Dask worker whose grader_version is not the batch's (the worker then leaves)."""
-
-
-# --- process-tree hygiene (used in the workers and in the batch) ---------------------------------------
-
-def _children_map() -> dict[int, list[int]]:
-    kids: dict[int, list[int]] = {}
-    for entry in os.listdir("/proc"):
-        if not entry.isdigit():
-            continue
-        try:
-            with open(f"/proc/{entry}/stat", "rb") as f:
-                stat = f.read()
-        except OSError:
-            continue
-        # the command name (field 2) may hold spaces and parentheses: split after the last ')'
-        fields = stat[stat.rfind(b")") + 2:].split()
-        kids.setdefault(int(fields[1]), []).append(int(entry))
-    return kids
-
-
-def descendants(pid: int) -> set[int]:
-    """Every live process below ``pid`` (from /proc)."""
-    kids = _children_map()
-    out: set[int] = set()
-    todo = [pid]
-    while todo:
-        for child in kids.get(todo.pop(), []):
-            if child not in out:
-                out.add(child)
-                todo.append(child)
-    return out
-
-
-def kill_tree(pid: int) -> None:
-    """SIGKILL every process below ``pid``; freezes them first (SIGSTOP) so that none forks away."""
-    stopped: set[int] = set()
-    for _ in range(50):
-        fresh = descendants(pid) - stopped
-        if not fresh:
-            break
-        for p in fresh:
-            try:
-                os.kill(p, signal.SIGSTOP)
-            except OSError:
-                pass
-        stopped |= fresh
-    for p in stopped:
-        try:
-            os.kill(p, signal.SIGKILL)
-        except OSError:
-            pass
-
-
-def _die_with_children(*_args) -> None:
-    kill_tree(os.getpid())
-    os._exit(1)
-
-
-def _init_worker(batch_pid: int) -> None:
-    """Pool initializer: die, with every sandbox child, as soon as the batch process is gone."""
-    signal.signal(signal.SIGINT, signal.SIG_IGN)       # Ctrl-C is the batch's to handle
-    signal.signal(signal.SIGTERM, _die_with_children)
-    try:
-        libc = ctypes.CDLL(None, use_errno=True)
-        libc.prctl(PR_SET_PDEATHSIG, signal.SIGTERM, 0, 0, 0)
-    except (OSError, AttributeError):  # not Linux: the watcher thread below still works
-        pass
-    if os.getppid() != batch_pid:      # the batch died before prctl took effect
-        _die_with_children()
-
-    def watch() -> None:               # also covers a SIGTERM handler that was replaced or cannot run
-        while True:
-            time.sleep(0.5)
-            if os.getppid() != batch_pid:
-                _die_with_children()
-
-    threading.Thread(target=watch, name="batch-watch", daemon=True).start()
 
 
 def _grade_one(path: str) -> dict:
@@ -176,7 +97,7 @@ class LocalPool:
         while pending:
             ctx = multiprocessing.get_context("spawn")
             pool = cf.ProcessPoolExecutor(max_workers=max(1, min(self.workers, len(pending))), mp_context=ctx,
-                                          initializer=_init_worker, initargs=(os.getpid(),))
+                                          initializer=init_worker, initargs=(os.getpid(),))
             broken: dict[str, Path] = {}
             try:
                 futures = {pool.submit(_grade_one, str(path)): (sha, path) for sha, path in pending.items()}
@@ -198,20 +119,6 @@ class LocalPool:
                 kill_tree_of_pool(pool)
             if broken:
                 self.err.print(f"warning: a grading worker died; restarting the pool for {len(broken)} notebooks")
-
-
-def kill_tree_of_pool(pool: cf.ProcessPoolExecutor) -> None:
-    procs = list((getattr(pool, "_processes", None) or {}).values())
-    pool.shutdown(wait=False, cancel_futures=True)
-    for p in procs:
-        if p.pid is not None and p.is_alive():
-            kill_tree(p.pid)
-            try:
-                p.kill()
-            except Exception:  # noqa: BLE001  (already gone)
-                pass
-    for p in procs:
-        p.join(timeout=5)
 
 
 # --- the Dask cluster -----------------------------------------------------------------------------------
