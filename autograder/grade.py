@@ -30,9 +30,13 @@ def config():
     return config_loader.load()
 
 
+def reference(path: Path | None = None):
+    """The assignment's reference solution (solutions/<id>/reference.py, or ``path``), trusted, loaded once."""
+    return _load_reference(Path(path or assignment.current().reference_module))
+
+
 @functools.lru_cache(maxsize=4)
-def reference(path: Path):
-    """The assignment's reference solution (solutions/<id>/reference.py), trusted, loaded once."""
+def _load_reference(path: Path):
     spec = importlib.util.spec_from_file_location(f"_reference_{path.parent.name}", path)
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
@@ -64,10 +68,8 @@ def mnist_profile(name: str) -> mnist.Profile:
 def _files_digest(paths) -> str:
     h = hashlib.sha256()
     for path in paths:
-        try:
-            name = str(path.relative_to(layout.ROOT))
-        except ValueError:       # a course kept outside this checkout (AUTOGRADER_CONFIG)
-            name = path.name
+        root = layout.ROOT if path.is_relative_to(layout.ROOT) else layout.CONFIG_FILE.parent
+        name = str(path.relative_to(root)) if path.is_relative_to(root) else str(path)
         h.update(name.encode() + b"\0" + path.read_bytes())
     return h.hexdigest()
 
@@ -143,7 +145,7 @@ def grade_notebook(path: Path, *, reference_path: Path | None = None) -> dict:
         return _result(cfg, "invalid", message, _empty_questions(cfg, message), started=started, profile=profile)
     seed = secret.hidden_seed(sha)
     task = assignment.current()
-    ref = reference(Path(reference_path or task.reference_module))
+    ref = reference(reference_path)
     data_profile = mnist_profile(profile) if "mnist" in task.datasets else None
     timing = stand_ins.CallLog()
     measurements: dict = {}

@@ -159,6 +159,8 @@ def pytest_collection_modifyitems(config, items):
         module = item.module.__name__.rsplit(".", 1)[-1] if item.module else ""
         if item.get_closest_marker("full_mnist"):
             item.add_marker(pytest.mark.slow)
+        if item.get_closest_marker("unit") or item.get_closest_marker("sandbox"):
+            continue          # marked explicitly by its module
         if {"grader", "grade", "solution_result", "fast_solution_result"} & set(item.fixturenames) or \
                 module in SANDBOX_MODULES or module.startswith(("test_sandbox", "test_grade_")) and \
                 module != "test_grade_flags":
