@@ -11,7 +11,7 @@ from pathlib import Path
 
 COMMANDS = {
     # name: (module, one-line help)
-    "build": ("autograder.build.release", "generate the student release and the solutions from source/"),
+    "build": ("autograder.commands.build", "generate the student release and the solutions from source/"),
     "fetch-data": ("autograder.commands.fetch_data", "fetch MNIST into data/MNIST/raw/ and check its sha256"),
     "grade": ("autograder.commands.grade", "grade one notebook in the sandbox with the hidden tests"),
     "batch": ("autograder.commands.batch", "grade a K-LMS submissions zip (or a folder) into a gradebook"),
