@@ -17,6 +17,8 @@ from pathlib import Path
 import numpy as np
 
 from autograder import assignment, layout, secret
+from autograder.result import CellRecord, CheckRecord, PartResult, QuestionResult, Result, Status
+from autograder.score import status as score_status
 from autograder.check import vocabulary as checks
 from autograder.check import runner
 from autograder.execute import stand_ins
@@ -105,31 +107,30 @@ def grader_version(profile: str | None = None) -> str:
     return h.hexdigest()[:16]
 
 
-def _empty_questions(cfg, message: str) -> dict:
-    return {q: {"score": 0.0, "max_score": float(p),
-                "parts": {part: {"score": 0.0, "max_score": float(points)}
-                          for part, points in runner.parts_of(q, p, getattr(cfg, "PARTS", {})).items()},
-                "checks": [{"name": "graded", "passed": False, "message": message}]}
+def _empty_questions(cfg, message: str) -> dict[str, QuestionResult]:
+    return {q: QuestionResult(score=0.0, max_score=float(p),
+                              parts={part: PartResult(score=0.0, max_score=float(points))
+                                     for part, points in runner.parts_of(q, p, getattr(cfg, "PARTS", {})).items()},
+                              checks=[CheckRecord(name="graded", passed=False, message=message)])
             for q, p in cfg.POINTS.items()}
 
 
 def _result(cfg, status, message, questions, *, cells=(), measurements=None, started, seed=None, sha=None,
-            profile=None, flags=()):
+            profile=None, flags=()) -> Result:
     total = round(sum(q["score"] for q in questions.values()), 4)
     task = assignment.current()
-    return valid_text({
-        "assignment": cfg.ASSIGNMENT, "status": status, "message": message,
-        "total": total, "max_total": float(sum(cfg.POINTS.values())), "questions": questions,
-        "cells": list(cells), "measurements": measurements or {}, "duration_s": round(time.monotonic() - started, 3),
-        "seed": seed, "course_seed": cfg.COURSE_SEED, "grader_version": grader_version(profile),
-        "mnist_profile": profile if "mnist" in task.datasets else None,
-        "sandbox": sandbox_description(cfg.LIMITS, tuple(task.public_files), task.datasets),
-        "submission_sha256": sha,
-        "flags": list(flags),
-    })
+    return valid_text(Result(
+        assignment=cfg.ASSIGNMENT, status=Status(status), message=message,
+        total=total, max_total=float(sum(cfg.POINTS.values())), questions=questions,
+        cells=list(cells), measurements=measurements or {}, duration_s=round(time.monotonic() - started, 3),
+        seed=seed, course_seed=cfg.COURSE_SEED, grader_version=grader_version(profile),
+        mnist_profile=profile if "mnist" in task.datasets else None,
+        sandbox=sandbox_description(cfg.LIMITS, tuple(task.public_files), task.datasets),
+        submission_sha256=sha, flags=list(flags),
+    ))
 
 
-def grade_notebook(path: Path, *, reference_path: Path | None = None) -> dict:
+def grade_notebook(path: Path, *, reference_path: Path | None = None) -> Result:
     started = time.monotonic()
     cfg = config()
     profile = profile_name()
@@ -142,7 +143,7 @@ def grade_notebook(path: Path, *, reference_path: Path | None = None) -> dict:
         cells = code_cells(data)
     except (OSError, InvalidNotebook) as exc:
         message = f"ノートブックとして読めません / not a readable notebook: {exc}"
-        return _result(cfg, "invalid", message, _empty_questions(cfg, message), started=started, profile=profile)
+        return _result(cfg, Status.INVALID, message, _empty_questions(cfg, message), started=started, profile=profile)
     seed = secret.hidden_seed(sha)
     task = assignment.current()
     ref = reference(reference_path)
@@ -164,15 +165,15 @@ def grade_notebook(path: Path, *, reference_path: Path | None = None) -> dict:
                                           profile)
     except SandboxUnavailable as exc:
         message = f"sandbox could not be set up on this machine, nothing was run: {exc}"
-        return _result(cfg, "sandbox_error", message, _empty_questions(cfg, message), started=started,
+        return _result(cfg, Status.SANDBOX_ERROR, message, _empty_questions(cfg, message), started=started,
                        seed=seed, sha=sha, profile=profile)
     measurements["seconds"] = {q: round(s, 4) for q, s in timing.seconds.items()}
-    cell_dicts = [{"index": r.index, "status": r.status, "duration_s": r.duration_s, "error": r.error}
+    cell_dicts = [CellRecord(index=r.index, status=r.status, duration_s=r.duration_s, error=r.error)
                   for r in records]
-    status, message = _status(cell_dicts, timing.faults)
+    status, message = score_status.of_notebook(cell_dicts, timing.faults)
     bugs = [f"{q}.{c['name']}" for q, v in questions.items() for c in v["checks"] if c.get("grader_error")]
     if bugs:  # a bug of the grader's is never a student's zero: no score is exported, the TA is told
-        status, message = "sandbox_error", (f"grader error in hidden test(s) {', '.join(bugs)}: not the "
+        status, message = Status.SANDBOX_ERROR, (f"grader error in hidden test(s) {', '.join(bugs)}: not the "
                                             f"student's fault; fix the test and grade again. {message}")
     return _result(cfg, status, message, questions, cells=cell_dicts, measurements=measurements,
                    started=started, seed=seed, sha=sha, profile=profile,
@@ -259,31 +260,3 @@ def valid_text(value):
     if isinstance(value, (list, tuple)):
         return [valid_text(v) for v in value]
     return value
-
-
-def _status(cells: list[dict], call_faults: list[str]) -> tuple[str, str]:
-    crashed = [c["index"] for c in cells if c["status"] == "crashed"]
-    timed_out = [c["index"] for c in cells if c["status"] == "timeout"]
-    errors = [c["index"] for c in cells if c["status"] == "error"]
-    parts = []
-    if crashed:
-        parts.append(f"cell(s) {_cells(crashed)} stopped the Python process; the cells after them still ran")
-    if timed_out:
-        parts.append(f"cell(s) {_cells(timed_out)} ran past the time limit and were stopped; later cells still ran")
-    if errors:
-        parts.append(f"cell(s) {_cells(errors)} raised an error")
-    if "timeout" in call_faults:
-        parts.append(f"{call_faults.count('timeout')} call(s) of graded functions did not finish in time")
-    if "crashed" in call_faults:
-        parts.append("the Python process died while a graded function ran")
-    if crashed or "crashed" in call_faults:
-        status = "crashed"
-    elif timed_out or "timeout" in call_faults:
-        status = "timeout"
-    else:
-        status = "ok"
-    return status, "; ".join(parts) if parts else "all cells ran"
-
-
-def _cells(indices: list[int]) -> str:
-    return ", ".join(str(i + 1) for i in indices)  # 1-based, as a student counts code cells

@@ -172,3 +172,22 @@ def test_parse_normalises_once(broken, path, expected):
     for key in path:
         got = got[key]
     assert got == expected
+
+
+# --- a graded notebook's status from its cells and calls -----------------------------------------------------
+def _cells(*statuses):
+    return [{"index": i, "status": s, "duration_s": 0.1, "error": None} for i, s in enumerate(statuses)]
+
+
+@pytest.mark.parametrize("cells, faults, expected, words", [
+    (("ok", "ok"), [], "ok", "all cells ran"),
+    (("ok", "error"), [], "ok", "cell(s) 2 raised an error"),
+    (("timeout", "ok"), [], "timeout", "cell(s) 1 ran past the time limit"),
+    (("ok",), ["timeout", "timeout"], "timeout", "2 call(s) of graded functions did not finish"),
+    (("crashed", "timeout"), [], "crashed", "cell(s) 1 stopped the Python process"),
+    (("ok",), ["crashed"], "crashed", "died while a graded function ran"),
+])
+def test_notebook_status_from_cells_and_calls(cells, faults, expected, words):
+    got, message = status.of_notebook(_cells(*cells), faults)
+    assert got == expected and isinstance(got, Status)
+    assert words in message

@@ -413,9 +413,6 @@ def _has_surrogate(text: str) -> bool:
         return True
 
 
-_num = number   # batch/driver.py still calls gradebook._num: to go once it calls autograder.result.number
-
-
 def set_pick(conn, student_key: str, attachment_id: str, by: str) -> None:
     with transaction(conn):
         conn.execute("INSERT OR REPLACE INTO picks VALUES (?, ?, ?, ?)", (student_key, attachment_id, by, now()))
