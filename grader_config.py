@@ -60,7 +60,7 @@ LIMITS = {
     "cell_timeout_s": 300,        # one notebook cell (wall clock); the cell is stopped, later cells still run
     "notebook_timeout_s": 900,    # all cells together
     "call_timeout_s": 20,         # one call of a student function by a hidden test
-    "mlp_call_timeout_s": 120,    # calls that run the student's model on MNIST
+    "probe_timeout_s": 120,       # probe calls (lec03: those that train or run the student's model on MNIST)
     "memory_bytes": 4 * 1024**3,  # RLIMIT_DATA of the child
     "cpu_seconds": 1200,          # RLIMIT_CPU of the child
     "file_bytes": 64 * 1024**2,   # RLIMIT_FSIZE: largest file the child may write

@@ -16,7 +16,7 @@ from types import ModuleType
 from autograder import layout
 
 LATE_POLICIES = ("none", "fraction", "zero")
-LIMIT_KEYS = ("cell_timeout_s", "notebook_timeout_s", "call_timeout_s", "mlp_call_timeout_s", "memory_bytes",
+LIMIT_KEYS = ("cell_timeout_s", "notebook_timeout_s", "call_timeout_s", "probe_timeout_s", "memory_bytes",
               "cpu_seconds", "file_bytes", "tmpfs_bytes", "processes", "open_files", "output_bytes",
               "message_bytes", "restarts", "submission_budget_s")
 

@@ -189,7 +189,7 @@ def _run_hidden_tests(session, task, cfg, ref, seed, timing, measurements, data_
         env.update(
             ref=ref, check=check_module(task.checks_module), config=cfg, helpers=helpers,
             stand_in_tools=stand_ins, rng=np.random.default_rng([seed, i]), measurements=measurements,
-            probe=stand_ins.Probes(session, timing, question, cfg.LIMITS["mlp_call_timeout_s"]),
+            probe=stand_ins.Probes(session, timing, question, cfg.LIMITS["probe_timeout_s"]),
         )
         if data_profile is not None:
             env.update(mnist=data_profile, band=cfg.ACCURACY[profile])

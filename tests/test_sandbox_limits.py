@@ -346,7 +346,7 @@ def test_busy_processes_do_not_starve_a_neighbour(grader):
     (its cell limit), longer than any cell of the solution may take (90 s here): without a CPU quota the
     solution gets about 2/49 of the two cores while it lasts."""
     results = grader.many({
-        "honest": (nv.solution(), {"limits": {"cell_timeout_s": 90, "mlp_call_timeout_s": 60}, "timeout": 400}),
+        "honest": (nv.solution(), {"limits": {"cell_timeout_s": 90, "probe_timeout_s": 60}, "timeout": 400}),
         "hog": (nv.prepend_cells(nv.lean(nv.solution()), BUSY), {"limits": {"cell_timeout_s": 100},
                                                                   "timeout": 400}),
     })

@@ -32,10 +32,10 @@ STATUS_TEXT = {
         "時間切れ / timed out",
         f"セルの実行 (1 セル {_LIMITS['cell_timeout_s']} 秒まで、全体 {_LIMITS['notebook_timeout_s']} 秒まで)、または"
         f"採点のための関数の呼び出し (1 回 {_LIMITS['call_timeout_s']} 秒まで、MNIST の学習・評価は "
-        f"{_LIMITS['mlp_call_timeout_s']} 秒まで) が制限時間を超えたため止めました。無限ループや、必要以上に長い学習 "
+        f"{_LIMITS['probe_timeout_s']} 秒まで) が制限時間を超えたため止めました。無限ループや、必要以上に長い学習 "
         "(エポック数・データ量) がないか確認してください。 / A cell (up to "
         f"{_LIMITS['cell_timeout_s']} s each, {_LIMITS['notebook_timeout_s']} s in all) or a call of one of your "
-        f"functions by the grader (up to {_LIMITS['call_timeout_s']} s, {_LIMITS['mlp_call_timeout_s']} s for MNIST "
+        f"functions by the grader (up to {_LIMITS['call_timeout_s']} s, {_LIMITS['probe_timeout_s']} s for MNIST "
         "training and evaluation) ran past its time limit and was stopped. Look for an endless loop or training "
         "that runs much longer than needed.",
     ),

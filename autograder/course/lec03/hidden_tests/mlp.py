@@ -203,7 +203,7 @@ def _pixels(images, normalised):
 
 @test_case(points=None, hidden=True)
 def trained_model_accuracy(probe, check, mnist, band, measurements, config):
-    timeout = config.LIMITS["mlp_call_timeout_s"]
+    timeout = config.LIMITS["probe_timeout_s"]
     layers = _mlp_layers(check, probe("model_weights", "model", timeout=timeout))
     images, labels = mnist.probe_images[:500], mnist.probe_labels[:500]
     own = np.asarray(probe("model_logits", "model", timeout=timeout, images=images), dtype=np.float64)
