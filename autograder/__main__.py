@@ -27,7 +27,8 @@ def build_parser(only: str | None = None) -> argparse.ArgumentParser:
     """The parser; ``only`` names the one command whose module is imported (all when None)."""
     parser = argparse.ArgumentParser(
         prog="autograder" if Path(sys.argv[0]).name == "autograder" else "python -m autograder",
-        description="Sandboxed autograder for lecture 3 of 機械学習基礎 (Keio). "
+        description="Sandboxed autograder for the assignments of 機械学習基礎 (Keio): the assignment that "
+        "grader_config.py names (lecture 3 here; AUTOGRADER_CONFIG names another course's). "
         "Run 'python -m autograder COMMAND --help' for a command's options.",
     )
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)

@@ -138,6 +138,11 @@ class Assignment:
         return tuple(getattr(self.module, "DATASETS", ()))
 
     @property
+    def colab_gpu(self) -> bool:
+        """Whether the release opens on Colab with a GPU (its notebook metadata asks for a T4)."""
+        return bool(getattr(self.module, "COLAB_GPU", False))
+
+    @property
     def part_labels(self) -> dict[str, tuple[str, str]]:
         return dict(getattr(self.module, "PART_LABELS", {}))
 

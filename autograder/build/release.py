@@ -50,11 +50,12 @@ PLACEHOLDER = re.compile(r"\{\{([A-Z_]+)(?::([a-z_0-9]+))?\}\}")
 # what generated notebooks keep: cell metadata keys, and the notebook metadata (Colab opens it with a GPU)
 CELL_METADATA_KEYS = frozenset({"nbgrader", "tags", "cellView", "jupyter", "deletable", "editable"})
 NOTEBOOK_METADATA = {
-    "accelerator": "GPU",
-    "colab": {"gpuType": "T4", "provenance": []},
+    "colab": {"provenance": []},
     "kernelspec": {"display_name": "Python 3", "language": "python", "name": "python3"},
     "language_info": {"name": "python"},
 }
+# ... and for an assignment that declares COLAB_GPU (lec03: the MNIST MLP trains on Colab's T4)
+GPU_METADATA = {"accelerator": "GPU", "colab": {"gpuType": "T4", "provenance": []}}
 BANNER = '''"""Reference solution of the numpy part of {id}. GENERATED FILE: do not edit.
 
 Written by ``python -m autograder build`` from the cells tagged "reference" in source/{id}/{id}.ipynb.
@@ -220,7 +221,8 @@ def embedded_files_literal(files: dict[str, str]) -> str:
 
 def _normalise(nb):
     nb = copy.deepcopy(nb)
-    nb.metadata = nbformat.from_dict(copy.deepcopy(NOTEBOOK_METADATA))
+    metadata = dict(NOTEBOOK_METADATA, **(GPU_METADATA if assignment.current().colab_gpu else {}))
+    nb.metadata = nbformat.from_dict(copy.deepcopy(metadata))
     for cell in nb.cells:
         for key in list(cell.metadata):
             if key not in CELL_METADATA_KEYS:

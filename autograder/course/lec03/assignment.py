@@ -61,3 +61,5 @@ PUBLIC_FILES = {"co2.csv": co2.generate}
 DATASETS = ("mnist",)
 # how the rubric names a part that is not a function
 PART_LABELS = {"accuracy": ("学習済み `model` の正解率", "accuracy of the trained `model`")}
+# the release opens on Colab with a GPU (the MLP trains on the T4 when there is one)
+COLAB_GPU = True
