@@ -24,6 +24,7 @@ import numpy as np
 
 from autograder import layout
 from autograder.data.idx import read_idx, write_idx
+from autograder.digest import sha256_file
 
 SHA256 = {
     "train-images-idx3-ubyte": "ba891046e6505d7aadcbbe25680a0738ad16aec93bde7f9b65e87a2fc25776db",
@@ -45,14 +46,6 @@ PROFILE_DIGESTS = {
 
 class MnistError(RuntimeError):
     pass
-
-
-def sha256_file(path: Path) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        for block in iter(lambda: f.read(1 << 20), b""):
-            h.update(block)
-    return h.hexdigest()
 
 
 def unverified_files(raw: Path) -> list[str]:

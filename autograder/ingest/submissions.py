@@ -30,6 +30,7 @@ from pathlib import Path, PurePosixPath
 
 from autograder.config import grader_config as config
 
+from autograder.digest import sha256_file
 from autograder.ingest import names
 
 CHUNK = 1 << 20
@@ -124,14 +125,6 @@ def _is_notebook(base: str) -> bool:
     return base.lower().endswith(".ipynb")
 
 
-def file_sha256(path: Path) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        for chunk in iter(lambda: f.read(CHUNK), b""):
-            h.update(chunk)
-    return h.hexdigest()
-
-
 def _copy_counted(src, dst_path: Path | None, limit: int) -> tuple[str, int, bool]:
     """Stream ``src`` into ``dst_path`` (or only hash it); (sha256, size, over_limit)."""
     h, size, over = hashlib.sha256(), 0, False
@@ -166,7 +159,7 @@ def ingest(source: str | Path, workdir: str | Path, known_user_ids=None) -> Inge
 
 
 def _ingest_zip(source: Path, workdir: Path, known: set[str] | None) -> Ingested:
-    out = Ingested(input_sha256=file_sha256(source))
+    out = Ingested(input_sha256=sha256_file(source))
     workdir.mkdir(parents=True, exist_ok=True)
     with zipfile.ZipFile(source) as zf:
         infos = [i for i in zf.infolist() if not i.is_dir()]

@@ -17,6 +17,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from autograder import assignment
+from autograder.publish.numbers import shown
 from autograder.config import grader_config
 from autograder.result import CheckRecord, QuestionResult, Result, Status, parse
 
@@ -65,17 +66,6 @@ CELL_STATUS_TEXT = {
     "crashed": "異常終了 / crashed",
 }
 _ANSI = re.compile(r"\x1b\[[0-9;?]*[ -/]*[@-~]")
-
-
-def fmt(x) -> str:
-    """A score or count for people: 10.0 → '10', 7.25 → '7.25'."""
-    if x is None:
-        return "–"
-    try:
-        value = round(float(x), 2)
-    except (TypeError, ValueError):
-        return str(x)
-    return f"{value:g}"
 
 
 # --- a small document model, rendered three ways ---------------------------------------------------------
@@ -136,7 +126,7 @@ def _summary(res: Result, ctx: Context) -> list[Block]:
     summary = []
     if ctx.label:
         summary.append(("提出 / Submission", ctx.label))
-    summary.append(("自動採点の得点 / Autograder score", f"{fmt(res['total'])} / {fmt(res['max_total'])}"))
+    summary.append(("自動採点の得点 / Autograder score", f"{shown(res['total'])} / {shown(res['max_total'])}"))
     if ctx.excused:
         summary.append(("最終得点 / Final score", "免除 / excused"))
     elif ctx.final_score is not None and (ctx.late or ctx.overridden
@@ -147,7 +137,7 @@ def _summary(res: Result, ctx: Context) -> list[Block]:
         if ctx.overridden:
             why.append("TA による調整 / adjusted by a TA")
         summary.append(("最終得点 / Final score",
-                        f"{fmt(ctx.final_score)} / {fmt(res['max_total'])}" + (f" ({', '.join(why)})" if why else "")))
+                        f"{shown(ctx.final_score)} / {shown(res['max_total'])}" + (f" ({', '.join(why)})" if why else "")))
     elif ctx.late:
         summary.append(("提出 / Hand-in", "提出遅れ / late"))
     summary.append(("状態 / Status", STATUS_TEXT[res["status"]][0]))
@@ -179,18 +169,18 @@ def _per_question(res: Result, ctx: Context) -> list[Block]:
     for qid, q in questions:
         name = assignment.current().question_title(qid)
         score, max_score = q["score"], q["max_score"]
-        shown = f"{fmt(score)} / {fmt(max_score)}"
+        text = f"{shown(score)} / {shown(max_score)}"
         graded_full = max_score is None or score >= max_score - 1e-9
         if ctx.question_overrides.get(qid) is not None:
             score = ctx.question_overrides[qid]
-            shown += f" → {fmt(score)} (TA)"
-        table.append((name, shown, _verdict(score, max_score)))
+            text += f" → {shown(score)} (TA)"
+        table.append((name, text, _verdict(score, max_score)))
         for part, p in q["parts"].items():                # partial credit per function (e.g. mse/rmse/mae)
-            table.append((f"  └ {part}", f"{fmt(p['score'])} / {fmt(p['max_score'])}",
+            table.append((f"  └ {part}", f"{shown(p['score'])} / {shown(p['max_score'])}",
                           _verdict(p["score"], p["max_score"])))
         notes = _check_notes(q, graded_full)
         if notes or not graded_full:
-            details.append(Block("h3", f"{name}: {shown}"))
+            details.append(Block("h3", f"{name}: {text}"))
             details.append(Block("list", rows=list(dict.fromkeys(m for m in notes if m)) or [
                 "このノートブックでは確認できませんでした (上の状態を参照) / this could not be checked "
                 "(see the status above)"]))

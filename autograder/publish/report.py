@@ -30,6 +30,7 @@ from autograder import assignment
 from autograder.record import gradebook
 from autograder.ingest import submissions as ingest
 from autograder.publish import plots
+from autograder.publish.numbers import shown
 from autograder.publish import similarity
 from autograder.score import status as score_status
 
@@ -232,12 +233,6 @@ pre.code span.hit { background: #ffe08a; display: inline-block; width: 100%; }
 """
 
 
-def _num(x, digits: int = 2) -> str:
-    if x is None:
-        return "–"
-    return f"{round(float(x), digits):g}" if isinstance(x, float) else str(x)
-
-
 def _pct(x) -> str:
     return "–" if x is None else f"{100 * x:.1f} %"
 
@@ -252,7 +247,7 @@ def _table(head: list[str], rows: list[list], stats: list[list[str | None]] | No
             name = stats[i][j] if stats and stats[i] and j < len(stats[i]) else None
             attr = f' data-stat="{e(name)}"' if name else ""
             cls = ' class="num"' if isinstance(cell, (int, float)) or (name is not None) else ""
-            text = _num(cell) if isinstance(cell, (int, float)) else str(cell)
+            text = shown(cell) if isinstance(cell, (int, float)) else str(cell)
             cells.append(f"<td{cls}{attr}>{e(text)}</td>")
         out.append("<tr>" + "".join(cells) + "</tr>")
     return "".join(out) + "</table>"
@@ -301,7 +296,7 @@ def _header(report: Report) -> list[str]:
     e = html.escape
     return [f"<h1>{e(title())}</h1>",
             f'<p class="note">作成 / generated {e(report.generated_at)} · 課題 / assignment {e(grader_config.ASSIGNMENT)}'
-            f" · 満点 / max {_num(gradebook.max_total())} · 学生は名簿の名前と Canvas ユーザー ID で表示 (教員・TA 用) / "
+            f" · 満点 / max {shown(gradebook.max_total())} · 学生は名簿の名前と Canvas ユーザー ID で表示 (教員・TA 用) / "
             "students are shown by roster name and Canvas user id (for the teaching staff)</p>"]
 
 

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import csv
 import io
-from pathlib import Path
 
 import numpy as np
 
@@ -29,13 +28,6 @@ def generate() -> str:
     for i, (w, c) in enumerate(zip(wind, co2), start=1):
         writer.writerow((i, f"{w:.2f}", f"{c:.1f}"))
     return out.getvalue()
-
-
-def load(path: Path) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
-    """(x_train, y_train, x_test, y_test) from a co2.csv."""
-    data = np.loadtxt(path, delimiter=",", skiprows=1)
-    x, y = data[:, 1], data[:, 2]
-    return x[:N_TRAIN], y[:N_TRAIN], x[N_TRAIN:], y[N_TRAIN:]
 
 
 if __name__ == "__main__":
