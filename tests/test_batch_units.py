@@ -14,7 +14,7 @@ from autograder.record import gradebook
 from autograder.ingest import submissions as ingest
 from autograder.__main__ import main
 from autograder.ingest.canvas_zip import Attachment, write_submissions_zip
-from test_gradebook import ATTACHMENTS, VERSION, by_key, make_gradebook, nb, result, sha
+from test_gradebook import ATTACHMENTS, VERSION, make_gradebook, nb, result, sha
 
 
 def test_lone_surrogates_are_stored_as_valid_utf8(tmp_path):
