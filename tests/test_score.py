@@ -10,7 +10,7 @@ import pytest
 import grader_config
 from autograder import result
 from autograder.result import GradeStatus, Status
-from autograder.score import final, late, overrides, status
+from autograder.score import final, late, overrides, questions, status
 
 pytestmark = pytest.mark.unit
 
@@ -191,3 +191,18 @@ def test_notebook_status_from_cells_and_calls(cells, faults, expected, words):
     got, message = status.of_notebook(_cells(*cells), faults)
     assert got == expected and isinstance(got, Status)
     assert words in message
+
+
+# --- a question's score from its parts' credits ---------------------------------------------------------------
+@pytest.mark.parametrize("credit, expected_parts, expected", [
+    ({"a": 1.0, "b": 1.0}, {"a": 4.0, "b": 6.0}, 10.0),
+    ({"a": 0.0, "b": 1.0}, {"a": 0.0, "b": 6.0}, 6.0),
+    ({"a": 0.5, "b": 1 / 3}, {"a": 2.0, "b": 2.0}, 4.0),
+    ({"a": 0.0, "b": 0.0}, {"a": 0.0, "b": 0.0}, 0.0),
+])
+def test_question_score_is_the_sum_of_its_parts(credit, expected_parts, expected):
+    checks = [{"name": "c", "part": "a", "passed": True, "message": "OK"}]
+    got = questions.scored({"a": 4, "b": 6}, credit, checks)
+    assert {p: v["score"] for p, v in got["parts"].items()} == expected_parts
+    assert got["score"] == expected and got["max_score"] == 10.0 and got["checks"] == checks
+    assert all(v["max_score"] == {"a": 4.0, "b": 6.0}[p] for p, v in got["parts"].items())

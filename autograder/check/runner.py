@@ -30,6 +30,8 @@ from pathlib import Path
 from otter.test_files import test_case
 
 from autograder.check.vocabulary import CheckFailed
+from autograder.result import CheckRecord, QuestionResult
+from autograder.score import questions
 
 log = logging.getLogger(__name__)
 
@@ -100,8 +102,9 @@ def _either_helpers(case: test_case, kwargs: dict, helpers) -> object:
         helpers.own = False
 
 
-def run_question(loaded: Question, env: dict, question: str, parts: dict[str, float]) -> dict:
-    """One question's score, its parts' scores and one check record per case."""
+def run_question(loaded: Question, env: dict, question: str, parts: dict[str, float]) -> QuestionResult:
+    """One check record and one credit per case; the score stage turns the credits into the question's and
+    its parts' scores."""
     checks = []
     credit = {part: 1.0 for part in parts}
     for case in loaded.cases:
@@ -114,18 +117,15 @@ def run_question(loaded: Question, env: dict, question: str, parts: dict[str, fl
             case_credit = 1.0 if returned is None else min(1.0, max(0.0, float(returned)))
             message = "OK" if case_credit == 1.0 else getattr(returned, "message", None) or \
                 f"部分点 / partial credit {case_credit:.2f}"
-            checks.append({"name": name, "part": part, "passed": True, "message": message})
+            checks.append(CheckRecord(name=name, part=part, passed=True, message=message))
             credit[part] *= case_credit
         except CheckFailed as exc:
-            checks.append({"name": name, "part": part, "passed": False, "message": str(exc)})
+            checks.append(CheckRecord(name=name, part=part, passed=False, message=str(exc)))
             credit[part] = 0.0
         except Exception as exc:  # a bug of ours met a value it did not expect: the TA is told, not the student
             log.warning("check %s raised %r", name, exc, exc_info=True)
-            checks.append({"name": name, "part": part, "passed": False, "grader_error": True,
-                           "message": "採点側のエラーで確認できませんでした (TA が確認します) / the grader could not "
-                                      f"check this (a grader error: a TA will look): {type(exc).__name__}"})
+            checks.append(CheckRecord(name=name, part=part, passed=False, grader_error=True,
+                                      message="採点側のエラーで確認できませんでした (TA が確認します) / the grader "
+                                      f"could not check this (a grader error: a TA will look): {type(exc).__name__}"))
             credit[part] = 0.0
-    scored = {part: {"score": round(points * credit[part], 4), "max_score": float(points)}
-              for part, points in parts.items()}
-    return {"score": round(sum(p["score"] for p in scored.values()), 4), "max_score": float(sum(parts.values())),
-            "parts": scored, "checks": checks}
+    return questions.scored(parts, credit, checks)
