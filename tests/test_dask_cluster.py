@@ -215,6 +215,10 @@ def test_cluster_grades_as_the_local_pool(subs, cluster, local, tmp_path):
     assert len(here) == N and here == there
     assert {r["status"] for r in there.values()} == {"ok"}
     assert len({r["total"] for r in there.values()}) > 1          # 1002's mistakes cost points on both
+    # the batch records the cluster, not the local --workers default
+    assert count(tmp_path / "dask.db", "SELECT count(*) FROM batches WHERE workers IS NULL") == 1
+    assert count(tmp_path / "dask.db", "SELECT count(*) FROM audit WHERE action='batch_start' "
+                 f"AND detail LIKE '%{cluster.address}%'") == 1
     # resumable as with the local pool: nothing is graded again, --force grades everything again
     again = run_batch(subs, tmp_path / "dask.db", "--scheduler", cluster.address)
     assert again.returncode == 0 and f"grading 0, {N} already graded" in again.stderr.replace("\n", " ")

@@ -145,7 +145,8 @@ def _run_locked(input, conn, by: str, out, err, picks: list[tuple[str, str]] = (
         # the absolute path: report finds the notebooks again from whatever folder it is run in
         batch_id = gradebook.begin_batch(conn, input=str(Path(input).resolve()),
                                          input_sha256=got.input_sha256,
-                                         grader_version=version, by=by, workers=workers)
+                                         grader_version=version, by=by,
+                                         workers=None if scheduler else workers, scheduler=scheduler)
         students = ingest.choose(got, gradebook.picks(conn))
         todo = _record_ingest(conn, batch_id, got, students)
         todo = {sha: path for sha, path in todo.items() if force or not gradebook.has_result(conn, sha, version)}

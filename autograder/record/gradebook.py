@@ -17,7 +17,8 @@ Schema (``SCHEMA`` below is the source of truth; this is its reading guide)::
       in_roster (0/1), roster_order          row position in the roster: the export's order
       current_submission -> submissions.id   the notebook graded for this student (NULL: none chosen)
     batches                                  one row per ``batch`` run: started_at, finished_at, input,
-                                             input_sha256, grader_version, by, workers,
+                                             input_sha256, grader_version, by, workers (local
+                                             processes; NULL when a Dask scheduler graded: see audit),
                                              state running | finished | interrupted
     submissions                              one row per notebook seen: student_key, entry_name (name in
                                              the zip), filename (the student's own), attachment_id, sha256,
@@ -265,12 +266,15 @@ def audit(conn: sqlite3.Connection, by: str, action: str, student_key: str | Non
 # --- batch side ---------------------------------------------------------------------------------------
 
 def begin_batch(conn, *, input: str, input_sha256: str | None, grader_version: str, by: str,
-                workers: int) -> int:
+                workers: int | None, scheduler: str | None = None) -> int:
+    """A new batch. ``workers``: local grading processes; None when a Dask ``scheduler`` grades (its
+    address is in the audit log)."""
     with transaction(conn):
         cur = conn.execute(
             "INSERT INTO batches (started_at, input, input_sha256, grader_version, by, workers) "
             "VALUES (?, ?, ?, ?, ?, ?)", (now(), input, input_sha256, grader_version, by, workers))
-        audit(conn, by, "batch_start", batch=cur.lastrowid, input=input, grader_version=grader_version)
+        audit(conn, by, "batch_start", batch=cur.lastrowid, input=input, grader_version=grader_version,
+              **({"scheduler": scheduler} if scheduler else {}))
         return cur.lastrowid
 
 
