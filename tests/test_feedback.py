@@ -247,6 +247,9 @@ def test_parts_are_shown_when_present_and_absence_is_fine():
         assert re.search(r"rmse\W+0 / 3", plain), form
         assert re.search(r"mae\W+3 / 4", plain), form
         assert "rmse: rmse is not the square root of mse" in plain, form
+    # a question that is one part named after itself gets no part row repeating its score
+    res["questions"]["sgd"]["parts"] = {"sgd": {"score": 10.0, "max_score": 10.0}}
+    assert not re.search(r"└ sgd\b", feedback.plain_text(res)) and "└ rmse" in feedback.plain_text(res)
     # without parts (and with odd values) nothing breaks and no part row appears
     q.pop("parts")
     assert "└" not in feedback.plain_text(res)

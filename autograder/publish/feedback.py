@@ -158,6 +158,13 @@ def _status_explained(res: Result) -> list[Block]:
     return blocks
 
 
+def _shown_parts(qid: str, q: QuestionResult) -> list[tuple[str, dict]]:
+    """The part rows under a question: none when its one part is the question itself (the row would only
+    repeat the question's score)."""
+    parts = list(q["parts"].items())
+    return [] if len(parts) == 1 and parts[0][0] == qid else parts
+
+
 def _per_question(res: Result, ctx: Context) -> list[Block]:
     """The score table (parts included), then what was found per question that lost points."""
     questions = _questions(res)
@@ -175,7 +182,7 @@ def _per_question(res: Result, ctx: Context) -> list[Block]:
             score = ctx.question_overrides[qid]
             text += f" → {shown(score)} (TA)"
         table.append((name, text, _verdict(score, max_score)))
-        for part, p in q["parts"].items():                # partial credit per function (e.g. mse/rmse/mae)
+        for part, p in _shown_parts(qid, q):             # partial credit per function (e.g. mse/rmse/mae)
             table.append((f"  └ {part}", f"{shown(p['score'])} / {shown(p['max_score'])}",
                           _verdict(p["score"], p["max_score"])))
         notes = _check_notes(q, graded_full)
