@@ -138,6 +138,11 @@ class Assignment:
         return tuple(getattr(self.module, "DATASETS", ()))
 
     @property
+    def probe_calls(self) -> tuple[str, str]:
+        """What the probe calls do, for the timeout explanation (ja, en): lec03 "MNIST の学習・評価"."""
+        return tuple(getattr(self.module, "PROBE_CALLS", ("モデルなどの呼び出し", "the calls through probes")))
+
+    @property
     def colab_gpu(self) -> bool:
         """Whether the release opens on Colab with a GPU (its notebook metadata asks for a T4)."""
         return bool(getattr(self.module, "COLAB_GPU", False))

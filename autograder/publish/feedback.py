@@ -26,18 +26,19 @@ TRACEBACK_LINES = 25        # lines of a traceback kept in Markdown/HTML (the en
 TEXT_TRACEBACK_LINES = 8    # ... and in plain text
 
 _LIMITS = grader_config.LIMITS
+_PROBED_JA, _PROBED_EN = assignment.current().probe_calls
 STATUS_TEXT = {
     # status: (short label, explanation shown when the status is not ok)
     "ok": ("採点完了 / graded", ""),
     "timeout": (
         "時間切れ / timed out",
         f"セルの実行 (1 セル {_LIMITS['cell_timeout_s']} 秒まで、全体 {_LIMITS['notebook_timeout_s']} 秒まで)、または"
-        f"採点のための関数の呼び出し (1 回 {_LIMITS['call_timeout_s']} 秒まで、MNIST の学習・評価は "
+        f"採点のための関数の呼び出し (1 回 {_LIMITS['call_timeout_s']} 秒まで、{_PROBED_JA}は "
         f"{_LIMITS['probe_timeout_s']} 秒まで) が制限時間を超えたため止めました。無限ループや、必要以上に長い学習 "
         "(エポック数・データ量) がないか確認してください。 / A cell (up to "
         f"{_LIMITS['cell_timeout_s']} s each, {_LIMITS['notebook_timeout_s']} s in all) or a call of one of your "
-        f"functions by the grader (up to {_LIMITS['call_timeout_s']} s, {_LIMITS['probe_timeout_s']} s for MNIST "
-        "training and evaluation) ran past its time limit and was stopped. Look for an endless loop or training "
+        f"functions by the grader (up to {_LIMITS['call_timeout_s']} s, {_LIMITS['probe_timeout_s']} s for "
+        f"{_PROBED_EN}) ran past its time limit and was stopped. Look for an endless loop or training "
         "that runs much longer than needed.",
     ),
     "crashed": (

@@ -63,3 +63,5 @@ DATASETS = ("mnist",)
 PART_LABELS = {"accuracy": ("学習済み `model` の正解率", "accuracy of the trained `model`")}
 # the release opens on Colab with a GPU (the MLP trains on the T4 when there is one)
 COLAB_GPU = True
+# what the probe calls do (the timeout explanation in feedback names them; LIMITS["probe_timeout_s"])
+PROBE_CALLS = ("MNIST の学習・評価", "MNIST training and evaluation")
