@@ -17,15 +17,15 @@ from pathlib import Path
 import numpy as np
 
 from autograder import assignment, layout, secret
+from autograder import config as config_loader
+from autograder.check import runner
+from autograder.check import vocabulary as checks
+from autograder.data import mnist
+from autograder.execute import stand_ins
+from autograder.execute.session import SandboxUnavailable, Session, sandbox_description
+from autograder.ingest.notebook import InvalidNotebook, code_cells
 from autograder.result import CellRecord, CheckRecord, PartResult, QuestionResult, Result, Status
 from autograder.score import status as score_status
-from autograder.check import vocabulary as checks
-from autograder.check import runner
-from autograder.execute import stand_ins
-from autograder import config as config_loader
-from autograder.data import mnist
-from autograder.ingest.notebook import InvalidNotebook, code_cells
-from autograder.execute.session import Session, SandboxUnavailable, sandbox_description
 
 def config():
     """grader_config, loaded once and validated (autograder.config)."""
@@ -115,10 +115,9 @@ def _empty_questions(cfg, message: str) -> dict[str, QuestionResult]:
             for q, p in cfg.POINTS.items()}
 
 
-def _result(cfg, status, message, questions, *, cells=(), measurements=None, started, seed=None, sha=None,
-            profile=None, flags=()) -> Result:
+def _result(cfg, task, status, message, questions, *, cells=(), measurements=None, started, seed=None,
+            sha=None, profile=None, flags=()) -> Result:
     total = round(sum(q["score"] for q in questions.values()), 4)
-    task = assignment.current()
     return valid_text(Result(
         assignment=cfg.ASSIGNMENT, status=Status(status), message=message,
         total=total, max_total=float(sum(cfg.POINTS.values())), questions=questions,
@@ -133,6 +132,7 @@ def _result(cfg, status, message, questions, *, cells=(), measurements=None, sta
 def grade_notebook(path: Path, *, reference_path: Path | None = None) -> Result:
     started = time.monotonic()
     cfg = config()
+    task = assignment.current()
     profile = profile_name()
     path = Path(path)
     try:
@@ -143,9 +143,9 @@ def grade_notebook(path: Path, *, reference_path: Path | None = None) -> Result:
         cells = code_cells(data)
     except (OSError, InvalidNotebook) as exc:
         message = f"ノートブックとして読めません / not a readable notebook: {exc}"
-        return _result(cfg, Status.INVALID, message, _empty_questions(cfg, message), started=started, profile=profile)
+        return _result(cfg, task, Status.INVALID, message, _empty_questions(cfg, message), started=started,
+                       profile=profile)
     seed = secret.hidden_seed(sha)
-    task = assignment.current()
     ref = reference(reference_path)
     data_profile = mnist_profile(profile) if "mnist" in task.datasets else None
     timing = stand_ins.CallLog()
@@ -165,7 +165,7 @@ def grade_notebook(path: Path, *, reference_path: Path | None = None) -> Result:
                                           profile)
     except SandboxUnavailable as exc:
         message = f"sandbox could not be set up on this machine, nothing was run: {exc}"
-        return _result(cfg, Status.SANDBOX_ERROR, message, _empty_questions(cfg, message), started=started,
+        return _result(cfg, task, Status.SANDBOX_ERROR, message, _empty_questions(cfg, message), started=started,
                        seed=seed, sha=sha, profile=profile)
     measurements["seconds"] = {q: round(s, 4) for q, s in timing.seconds.items()}
     cell_dicts = [CellRecord(index=r.index, status=r.status, duration_s=r.duration_s, error=r.error)
@@ -175,7 +175,7 @@ def grade_notebook(path: Path, *, reference_path: Path | None = None) -> Result:
     if bugs:  # a bug of the grader's is never a student's zero: no score is exported, the TA is told
         status, message = Status.SANDBOX_ERROR, (f"grader error in hidden test(s) {', '.join(bugs)}: not the "
                                             f"student's fault; fix the test and grade again. {message}")
-    return _result(cfg, status, message, questions, cells=cell_dicts, measurements=measurements,
+    return _result(cfg, task, status, message, questions, cells=cell_dicts, measurements=measurements,
                    started=started, seed=seed, sha=sha, profile=profile,
                    flags=_flags(cell_dicts, facts, task.graded_names))
 

@@ -1,4 +1,6 @@
 """grader_version hashes the folders that decide a score, not a hand-kept list (fast: no sandbox)."""
+import shutil
+
 import pytest
 
 from autograder import assignment, grade, layout
@@ -31,15 +33,19 @@ def test_presentation_and_storage_do_not_count():
 
 
 def test_a_new_file_in_the_assignment_folder_changes_the_version(monkeypatch, tmp_path):
+    """On a copy of the assignment folder (the repository's own is never written)."""
     task = assignment.current()
-    before = grade.deciding_files(task)
-    extra = task.folder / "hidden_tests" / "zz_probe_for_test.py"
-    extra.write_text("# temporary\n")
+    copy = tmp_path / task.id
+    shutil.copytree(task.folder, copy, ignore=shutil.ignore_patterns("__pycache__"))
+    copied = assignment.load(copy, task.course_root)
+    monkeypatch.setattr(assignment, "current", lambda: copied)
+    grade.grader_version.cache_clear()
     try:
+        before = grade.grader_version()
+        extra = copy / "hidden_tests" / "zz_new.py"
+        extra.write_text("# a new hidden test file\n")
+        assert extra in grade.deciding_files(copied)
         grade.grader_version.cache_clear()
-        assert extra in grade.deciding_files(task) and extra not in before
-        changed = grade.grader_version()
+        assert grade.grader_version() != before
     finally:
-        extra.unlink()
         grade.grader_version.cache_clear()
-    assert changed != grade.grader_version()

@@ -371,8 +371,7 @@ class Session:
                 self.defined = []
                 return self.cell_records()
             setup = {"cells": self.cells, "skip": sorted(self.skip), "seed": self.seed,
-                     "threads": self.threads, "graded_names": self.graded_names,
-                     "kinds": self.kinds, "probes": self.probes,
+                     "threads": self.threads, "kinds": self.kinds, "probes": self.probes,
                      "cell_timeout_s": self.limits["cell_timeout_s"],
                      "notebook_timeout_s": self.limits["notebook_timeout_s"],
                      "output_bytes": self.limits["output_bytes"]}

@@ -25,7 +25,6 @@ sys.path.append("/grader/stubs")
 import protocol  # noqa: E402  (copied next to this file)
 
 IN_FD, OUT_FD = 3, 4
-GRADED_CALLABLES = None  # filled from setup: names whose last function binding is graded
 
 
 class GraderTimeout(BaseException):
@@ -84,7 +83,7 @@ class Harness:
         self.cap = int(setup["output_bytes"])
         self.graded = {}
         self.shell = None
-        self.kinds = dict(setup.get("kinds") or dict.fromkeys(setup["graded_names"], "function"))
+        self.kinds = dict(setup["kinds"])   # graded name -> function | class | module
         self.probes = _load_probes(setup.get("probes") or "")
 
     # -- notebook ------------------------------------------------------------------------------------------
