@@ -93,6 +93,10 @@ def demo(tmp_path_factory):
 def test_demo_commands_grade_every_student(demo):
     out, done, klms, questions = demo
     people, _ = roster.read_roster(ROSTER)
+    conn = gradebook.connect(out / "gradebook.db", create=False)
+    grades = {g.student_key: g for g in gradebook.grades(conn)}
+    # no grader fault (such a student would be left out of the K-LMS file below): say which and why
+    assert {k: g.message for k, g in grades.items() if g.status == "sandbox_error"} == {}
     rows = list(csv.reader(io.StringIO(klms.decode("utf-8-sig"), newline="")))
     assert rows[0][-1] == "Lecture 3 assignment (12345)" and rows[1][0] == "Points Possible"
     # every roster student with a score, in order; 1009 submitted nothing: left out, K-LMS keeps its value
@@ -112,8 +116,6 @@ def test_demo_commands_grade_every_student(demo):
     assert qrows["1003"]["late"] == "late" and qrows["1004"]["file"] == "lec03-1.ipynb"
 
     # each exported score is the graded total with the late policy applied; what each example is for
-    conn = gradebook.connect(out / "gradebook.db", create=False)
-    grades = {g.student_key: g for g in gradebook.grades(conn)}
     assert {k for k, g in grades.items() if g.result} == {p.user_id for p in people} - {"1009"}
     for key, value in klms_value.items():
         g = grades[key]

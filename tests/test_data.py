@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import shutil
+import time
 
 import numpy as np
 import pytest
@@ -44,6 +45,45 @@ def test_small_profile_is_checksummed_and_split_without_overlap():
     assert len(visible) + len(p.hidden_images) == mnist.SMALL_TEST
     seen = {img.tobytes() for img in visible}
     assert not any(img.tobytes() in seen for img in p.hidden_images)
+
+
+_BUILD_PROFILE = """
+import sys, time
+from pathlib import Path
+from autograder.data import mnist
+raw, go = Path(sys.argv[1]), Path(sys.argv[2])
+while not go.exists():
+    time.sleep(0.005)
+try:
+    print("ok", mnist.profile("small", 0.5, 3, raw=raw).digest)
+except Exception as exc:
+    print("failed", type(exc).__name__, exc)
+"""
+
+
+def test_graders_building_the_same_profile_at_once_all_get_it(tmp_path):
+    """A batch's workers build a profile's files the first time it is used, all at once (a fresh clone's
+    first batch): each writes its own temporary file and renames it, so none fails or reads half a file."""
+    import subprocess
+    import sys
+
+    raw = tmp_path / "MNIST" / "raw"
+    raw.mkdir(parents=True)
+    for name in mnist.SHA256:
+        (raw / name).symlink_to(layout.MNIST_RAW / name)
+    for trial in range(3):
+        shutil.rmtree(tmp_path / "sandbox", ignore_errors=True)
+        go = tmp_path / f"go{trial}"
+        procs = [subprocess.Popen([sys.executable, "-c", _BUILD_PROFILE, str(raw), str(go)], cwd=layout.ROOT,
+                                  stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True) for _ in range(4)]
+        time.sleep(3)  # all four imported and waiting
+        go.touch()
+        outs = [p.communicate(timeout=120)[0].strip() for p in procs]
+        assert outs == [f"ok {mnist.PROFILE_DIGESTS[('small', 3, 0.5)]}"] * 4, outs
+        files = sorted((tmp_path / "sandbox").rglob("*"))
+        written = [f for f in files if f.is_file()]
+        assert sorted(f.name for f in written) == sorted(mnist.SHA256)      # no temporary file left behind
+        assert all(f.stat().st_mode & 0o444 == 0o444 for f in written)      # the sandbox's user reads them
 
 
 def test_torchvision_loads_the_sandbox_folder_unchanged():

