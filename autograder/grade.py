@@ -67,6 +67,13 @@ def mnist_profile(name: str) -> mnist.Profile:
     return mnist.profile(name, cfg.MNIST_HIDDEN_FRACTION, cfg.MNIST_SPLIT_SEED)
 
 
+def prepare_data() -> None:
+    """Verify (and fetch, where it is missing) the data sets the assignment declares and write the files the
+    sandbox sees, once, before a batch's workers start; raises mnist.MnistError with what to do."""
+    if "mnist" in assignment.current().datasets:
+        mnist_profile(profile_name())
+
+
 def _files_digest(paths) -> str:
     h = hashlib.sha256()
     for path in paths:
@@ -147,7 +154,12 @@ def grade_notebook(path: Path, *, reference_path: Path | None = None) -> Result:
                        profile=profile)
     seed = secret.hidden_seed(sha)
     ref = reference(reference_path)
-    data_profile = mnist_profile(profile) if "mnist" in task.datasets else None
+    try:
+        data_profile = mnist_profile(profile) if "mnist" in task.datasets else None
+    except mnist.MnistError as exc:
+        message = f"the data set could not be prepared on this machine, nothing was run: {exc}"
+        return _result(cfg, task, Status.SANDBOX_ERROR, message, _empty_questions(cfg, message), started=started,
+                       seed=seed, sha=sha, profile=profile)
     timing = stand_ins.CallLog()
     measurements: dict = {}
     probes = task.probes_file.read_text(encoding="utf-8") if task.probes_file else ""

@@ -102,3 +102,41 @@ def test_co2_csv_is_reproduced_by_its_generator():
     assert len(x) == 1000 and len(data) - co2.N_TRAIN == 2
     assert np.corrcoef(x, y)[0, 1] < -0.8          # more wind, less CO2
     assert 400 < y.min() and y.max() < 1500
+
+
+@pytest.fixture
+def no_mnist(tmp_path, monkeypatch):
+    """A machine where MNIST was never fetched and cannot be: an empty data folder, both downloads failing."""
+    from autograder import grade
+
+    monkeypatch.setattr(layout, "MNIST_RAW", tmp_path / "data" / "MNIST" / "raw")
+    monkeypatch.setattr(mnist, "_try_torchvision", lambda raw, log: None)
+    monkeypatch.setattr(mnist, "_try_npm", lambda raw, log: None)
+    grade.mnist_profile.cache_clear()
+    yield tmp_path
+    grade.mnist_profile.cache_clear()
+
+
+def test_a_batch_without_mnist_stops_before_grading_and_says_what_to_do(no_mnist):
+    import io
+
+    from rich.console import Console
+
+    from autograder.batch import driver
+    from autograder.ingest.canvas_zip import Attachment, write_submissions_zip
+
+    notebook = (layout.ROOT / "solutions" / "lec03" / "lec03.ipynb").read_bytes()
+    write_submissions_zip(no_mnist / "in.zip", [Attachment("Keio, Taro", 1001, 70001, "lec03.ipynb", notebook)])
+    err = Console(file=io.StringIO(), width=300)
+    assert driver.run_batch(no_mnist / "in.zip", db=no_mnist / "g.db", workers=2, out=err, err=err) == 1
+    said = err.file.getvalue()
+    assert "train-images-idx3-ubyte" in said and "fetch-data" in said
+    assert not (no_mnist / "g.db").exists()                 # nothing graded, no gradebook, no sandbox_error rows
+
+
+def test_grading_alone_without_mnist_is_a_grader_fault_not_a_zero(no_mnist):
+    from autograder import grade
+
+    result = grade.grade_notebook(layout.ROOT / "solutions" / "lec03" / "lec03.ipynb")
+    assert result["status"] == "sandbox_error" and "fetch-data" in result["message"]
+    assert result["cells"] == []                            # nothing of the student's ran

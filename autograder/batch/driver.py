@@ -70,6 +70,14 @@ def run_batch(input, *, db="gradebook.db", roster=None, workers: int | None = No
     if not Path(input).exists():
         err.print(f"error: {input}: no such file or folder")
         return 1
+    if scheduler is None:  # the workers here share the data: verified and written once, before they start
+        from autograder import grade
+        from autograder.data import mnist
+        try:
+            grade.prepare_data()
+        except mnist.MnistError as exc:
+            err.print(f"error: {exc}")
+            return 1
     roster_full = None
     try:
         if roster:
