@@ -148,9 +148,13 @@ def grade_notebook(path: Path, *, reference_path: Path | None = None) -> Result:
         data = path.read_bytes()
         sha = hashlib.sha256(data).hexdigest()
         cells = code_cells(data)
-    except (OSError, InvalidNotebook) as exc:
+    except InvalidNotebook as exc:
         message = f"ノートブックとして読めません / not a readable notebook: {exc}"
         return _result(cfg, task, Status.INVALID, message, _empty_questions(cfg, message), started=started,
+                       profile=profile)
+    except OSError as exc:  # the grader's own copy is gone or unreadable: the machine's fault, never a 0
+        message = f"the grader could not read the notebook's file, nothing was run: {exc}"
+        return _result(cfg, task, Status.SANDBOX_ERROR, message, _empty_questions(cfg, message), started=started,
                        profile=profile)
     seed = secret.hidden_seed(sha)
     ref = reference(reference_path)

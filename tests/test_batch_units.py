@@ -58,6 +58,36 @@ def test_a_result_that_cannot_be_stored_is_a_grader_error_and_the_batch_goes_on(
     assert conn.execute("SELECT status FROM results WHERE sha256=?", ("c" * 64,)).fetchone()[0] == "sandbox_error"
 
 
+class _Returns:
+    """An executor that hands back given results, as a pool whose workers graded with other files would."""
+
+    def __init__(self, results: dict):
+        self.results = results
+
+    def grade(self, pending):
+        yield from ((sha, self.results[sha]) for sha in pending)
+
+
+def test_a_result_from_other_grader_files_or_other_bytes_is_a_grader_error_graded_again(tmp_path):
+    conn = gradebook.connect(tmp_path / "g.db")
+    good, moved, changed, odd = ("a" * 64, "b" * 64, "c" * 64, "d" * 64)
+    results = {good: {**result(), "grader_version": VERSION, "submission_sha256": good},
+               moved: {**result(), "grader_version": "other-grader", "submission_sha256": moved},
+               changed: {**result(), "grader_version": VERSION, "submission_sha256": "e" * 64},
+               odd: ["not", "a", "result"]}
+    todo = {s: tmp_path / f"{s[:4]}.ipynb" for s in results}
+    err = Console(file=io.StringIO(), width=200)
+    assert batch._grade_all(conn, todo, VERSION, None, "ta", _Returns(results), err) == 4
+    rows = {r["sha256"]: r for r in conn.execute("SELECT sha256, status, message FROM results")}
+    assert rows[good]["status"] == "ok" and gradebook.has_result(conn, good, VERSION)
+    assert "grader's files changed while this batch ran" in rows[moved]["message"]
+    assert "other-grader" in rows[moved]["message"]
+    assert "file changed after the batch read it" in rows[changed]["message"]
+    assert "returned list" in rows[odd]["message"]
+    for sha_ in (moved, changed, odd):           # none is stored as a score; the next batch grades them again
+        assert rows[sha_]["status"] == "sandbox_error" and not gradebook.has_result(conn, sha_, VERSION)
+
+
 def test_command_line_errors_create_no_gradebook(tmp_path, capsys):
     db = tmp_path / "g.db"
     assert main(["batch", str(tmp_path / "nope.zip"), "--db", str(db)]) == 1

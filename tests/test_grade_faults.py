@@ -274,10 +274,17 @@ def _not_notebooks(tmp_path):
         paths[name] = tmp_path / name
         paths[name].write_bytes(data)
     paths["big.ipynb"] = big
-    paths["directory.ipynb"] = tmp_path / "directory.ipynb"
-    paths["directory.ipynb"].mkdir()
-    paths["missing.ipynb"] = tmp_path / "missing.ipynb"
     return paths
+
+
+def test_a_file_the_grader_cannot_read_is_its_own_fault_not_a_zero(tmp_path):
+    """A notebook the grader's copy of which is gone (a sweep, a moved folder) or is no file: not a student's
+    upload, so no score (exported blank, graded again by the next batch), with what happened."""
+    (tmp_path / "directory.ipynb").mkdir()
+    for path in (tmp_path / "missing.ipynb", tmp_path / "directory.ipynb"):
+        r = grade_notebook(path)
+        assert r["status"] == "sandbox_error" and "could not read the notebook's file" in r["message"], path
+        assert r["cells"] == [], path
 
 
 def test_unreadable_files_are_invalid_with_a_message(tmp_path):

@@ -249,6 +249,26 @@ def record_safely(conn, sha: str, version: str, result: dict, batch_id: int, by:
         return fallback
 
 
+def _as_expected(sha: str, version: str, result) -> dict:
+    """The result, or a grader error (``sandbox_error``: graded again by the next batch) when it is not what
+    the batch asked for: graded by other grader files than the batch's (a ``git pull`` or ``build`` while it
+    ran; a worker that restarted loads them anew) or from other bytes than the batch read (the input folder
+    changed under it). Such a result would be stored as this notebook's result by this batch's grader."""
+    if not isinstance(result, dict):
+        return failed_result(f"grader error: the grader returned {type(result).__name__}")
+    graded_by = result.get("grader_version")
+    if graded_by not in (None, version):
+        return failed_result(f"the grader's files changed while this batch ran: this notebook was graded by "
+                             f"grader {graded_by}, the batch is grader {version}; run the batch again",
+                             result.get("duration_s") or 0.0)
+    graded_sha = result.get("submission_sha256")
+    if graded_sha not in (None, sha):
+        return failed_result("the notebook's file changed after the batch read it (sha256 "
+                             f"{str(graded_sha)[:12]} graded, {sha[:12]} read); run the batch again",
+                             result.get("duration_s") or 0.0)
+    return result
+
+
 def make_executor(version: str, err, *, workers: int = 1, scheduler: str | None = None, gpu: bool = False,
                   worker_wait: float = 120):
     """The local process pool of ``workers`` processes, or the Dask cluster at ``scheduler``."""
@@ -283,8 +303,7 @@ def _grade_all(conn, todo: dict[str, Path], version: str, batch_id: int, by: str
             contextlib.closing(executor.grade(pending)) as results:
         task = progress.add_task("grading", total=total, counts="")
         for sha, result in results:
-            if not isinstance(result, dict):
-                result = failed_result(f"grader error: the grader returned {type(result).__name__}")
+            result = _as_expected(sha, version, result)
             result = record_safely(conn, sha, version, result, batch_id, by, err)
             counts[str(result.get("status"))] += 1
             done += 1
