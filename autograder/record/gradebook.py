@@ -641,9 +641,10 @@ def roster_size(conn) -> int:
 
 
 def refresh_grades(conn) -> list[Grade]:
-    """Recompute ``grades()`` and store it in the ``grades`` table (one transaction)."""
-    rows = grades(conn)
+    """Recompute ``grades()`` and store it in the ``grades`` table, read and written in one transaction (an
+    override committed by another TA in between is never left out of the table)."""
     with transaction(conn):
+        rows = grades(conn)
         conn.execute("DELETE FROM grades")
         for g in rows:
             conn.execute(
