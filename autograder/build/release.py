@@ -25,6 +25,7 @@ from __future__ import annotations
 import ast
 import copy
 import hashlib
+import os
 import re
 from pathlib import Path
 
@@ -369,9 +370,11 @@ def build(check: bool = False, out_root: Path | None = None) -> list[Path]:
     leftovers = _leftovers(root, outputs)
     if check:
         return changed + leftovers
-    for path in changed:
+    for path in changed:  # whole files only: a grader loading reference.py meanwhile never reads half of one
         path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_bytes(outputs[path.relative_to(root)])
+        tmp = path.with_name(f".{path.name}.{os.getpid()}.build")
+        tmp.write_bytes(outputs[path.relative_to(root)])
+        tmp.replace(path)
     for path in leftovers:
         path.unlink()
     return changed + leftovers
