@@ -150,14 +150,15 @@ def test_ta_table_names_students_and_says_what_to_do(tmp_path):
 def test_stale_work_folders_of_a_killed_batch_are_removed(tmp_path):
     dead = subprocess.Popen([sys.executable, "-c", "pass"])
     dead.wait()
-    stale = tmp_path / f"{processes.WORKDIR_PREFIX}{dead.pid}-abc"
+    stale = [tmp_path / f"{prefix}{dead.pid}-abc" for prefix in processes.STALE_PREFIXES]  # batch, sandbox, task
     live = tmp_path / f"{processes.WORKDIR_PREFIX}{os.getppid()}-def"
     other = tmp_path / "someone-else"
-    for d in (stale, live, other):
+    for d in (*stale, live, other):
         d.mkdir()
         (d / "00001_lec03.ipynb").write_text("{}")
     removed = processes.remove_stale_workdirs(str(tmp_path))
-    assert removed == [str(stale)] and not stale.exists() and live.exists() and other.exists()
+    assert sorted(removed) == sorted(map(str, stale)) and not any(d.exists() for d in stale)
+    assert live.exists() and other.exists()
     mine = processes.new_workdir()                      # this batch's own folder is never stale
     try:
         assert os.path.basename(mine).startswith(f"{processes.WORKDIR_PREFIX}{os.getpid()}-")

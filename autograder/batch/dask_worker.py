@@ -10,7 +10,8 @@ On start-up, before the worker registers with the scheduler, ``dask_setup`` chec
 
 - the worker runs one task at a time (``--nthreads 1``: one sandbox per worker process, a cancelled task's
   sandbox can be killed without touching another's);
-- the MNIST files verify (sha256) and the profile's sandbox folder can be built;
+- the MNIST files verify (sha256) and the profile's sandbox folder can be built (and the temporary folders of
+  grading processes killed on this machine are removed);
 - the sandbox works: a one-cell notebook runs in a real sandbox child;
 - its grader_version and course secret (an HMAC fingerprint) are the ones the scheduler expects (set by
   the last batch, if any).
@@ -38,7 +39,11 @@ def self_check() -> dict:
     from autograder.data import mnist
     from autograder.execute.session import SandboxUnavailable, Session
 
+    from autograder.batch.processes import remove_stale_workdirs
+
     started = time.monotonic()
+    for path in remove_stale_workdirs():  # notebooks of tasks whose worker was killed on this machine
+        logger.warning("removed %s, left behind by a grading process that was killed", path)
     cfg = grade.config()
     profile = grade.profile_name()
     try:

@@ -167,7 +167,7 @@ def grade_bytes(name: str, data: bytes, expected_version: str, expected_secret: 
             f"{where} grades with grader_version {mine}, the batch expects {expected_version}; it leaves the "
             "cluster (start workers from the same checkout, grader_config.py and AUTOGRADER_MNIST_PROFILE "
             "as the batch)")
-    with tempfile.TemporaryDirectory(prefix="autograder-task-") as folder:
+    with tempfile.TemporaryDirectory(prefix=f"autograder-task-{os.getpid()}-") as folder:
         path = Path(folder) / _safe_name(name)
         path.write_bytes(data)
         with _killed_when_cancelled():

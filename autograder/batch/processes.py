@@ -26,6 +26,9 @@ import time
 
 PR_SET_PDEATHSIG = 1
 WORKDIR_PREFIX = "autograder-batch-"
+# every temporary folder of a grading process is named <prefix><pid>-...: a batch's extracted notebooks, a
+# sandbox's work folder (autograder.execute.session), a Dask task's notebook (autograder.batch.executors)
+STALE_PREFIXES = (WORKDIR_PREFIX, "autograder-sandbox-", "autograder-task-")
 
 
 class Locked(RuntimeError):
@@ -155,8 +158,8 @@ def lock(db) -> int:
 
 
 def remove_stale_workdirs(tmp: str | None = None) -> list[str]:
-    """Remove the temporary folders (extracted notebooks) of earlier batches whose process is gone
-    (``kill -9``); a folder is named ``autograder-batch-<pid>-...``."""
+    """Remove the temporary folders (extracted notebooks, sandbox work folders, Dask tasks' notebooks) of
+    grading processes that are gone (``kill -9``); a folder is named ``<prefix><pid>-...``."""
     tmp = tmp or tempfile.gettempdir()
     removed = []
     try:
@@ -164,9 +167,10 @@ def remove_stale_workdirs(tmp: str | None = None) -> list[str]:
     except OSError:
         return removed
     for entry in entries:
-        if not entry.startswith(WORKDIR_PREFIX):
+        prefix = next((p for p in STALE_PREFIXES if entry.startswith(p)), None)
+        if prefix is None:
             continue
-        pid = entry[len(WORKDIR_PREFIX):].split("-", 1)[0]
+        pid = entry[len(prefix):].split("-", 1)[0]
         if not pid.isdigit() or int(pid) == os.getpid() or alive(int(pid)):
             continue
         path = os.path.join(tmp, entry)

@@ -142,7 +142,8 @@ class Session:
         self.cgroup_note = ""           # why the last child ran without a cgroup ("" when it had one)
         self.budget_s = float(limits.get("submission_budget_s") or math.inf)
         self.budget_deadline = time.monotonic() + self.budget_s   # one clock for the whole submission
-        self.workdir = Path(tempfile.mkdtemp(prefix="autograder-"))
+        # named for this process: a later batch removes it if this process is killed (batch/processes.py)
+        self.workdir = Path(tempfile.mkdtemp(prefix=f"autograder-sandbox-{os.getpid()}-"))
         os.chmod(self.workdir, 0o700)
 
     # -- life cycle ------------------------------------------------------------------------------------------
@@ -199,36 +200,7 @@ class Session:
             self.cgroup_note = ""
         except cgroups.CgroupsUnavailable as exc:
             self.cgroup_note = str(exc.strerror or exc)
-        jail_limits = dict(self.limits)
-        if group is not None:  # the cgroup counts the sandbox's tasks; the per-uid rlimit is only a backstop
-            jail_limits["processes"] = int(self.limits["processes"]) * 4
-        python = Path(sys.executable)
-        prefixes = sorted({sys.prefix, sys.base_prefix, sys.exec_prefix, sys.base_exec_prefix})
-        config = {
-            "binds_ro": ["/usr", "/bin", "/sbin", "/lib", "/lib32", "/lib64", "/etc", "/sys", *prefixes],
-            "dev_nodes": ["/dev/null", "/dev/zero", "/dev/full", "/dev/random", "/dev/urandom",
-                          *sorted(str(p) for p in Path("/dev").glob("nvidia*"))],
-            "home": HOME,
-            "home_files": {name: str(path) for name, path in self.files.items()},
-            "home_dirs_ro": {"data": str(self.data_dir)} if self.data_dir else {},
-            "grader_dir": str(_grader_dir()),
-            "staging": str(staging),
-            "tmpfs_bytes": self.limits["tmpfs_bytes"],
-            "uid_base": UID_BASE,
-            "limits": jail_limits,
-            "fd_in": child_in,
-            "fd_out": child_out,
-            "fd_status": status_out,
-            "token": token,
-            "argv": [str(python), "-I", "-X", "utf8", "/grader/harness.py"],
-            "env": {
-                "PATH": f"{python.parent}:/usr/local/bin:/usr/bin:/bin", "HOME": HOME, "USER": "student",
-                "LANG": "C.UTF-8", "LC_ALL": "C.UTF-8", "PYTHONHASHSEED": "0", "MPLBACKEND": "Agg",
-                "MPLCONFIGDIR": "/tmp/matplotlib", "OMP_NUM_THREADS": str(self.threads),
-                "MKL_NUM_THREADS": str(self.threads), "TMPDIR": "/tmp", "PYTHONDONTWRITEBYTECODE": "1",
-                "CUBLAS_WORKSPACE_CONFIG": ":4096:8",
-            },
-        }
+        config = self._jail_config(staging, token, group is not None, fds=(child_in, child_out, status_out))
         label = str(self.files.get("submission.ipynb", self.workdir))  # for a TA's `ps`; hidden inside
         try:
             proc = subprocess.Popen(
@@ -269,6 +241,41 @@ class Session:
         finally:
             os.close(status_in)
         return child
+
+    def _jail_config(self, staging: Path, token: str, in_cgroup: bool, fds: tuple[int, int, int]) -> dict:
+        """What jail.py reads on its stdin: what to mount read-only, the home's files, the limits, the pipes'
+        descriptors (child's in, out, status), the token it echoes when ready, the harness command and its
+        whole environment."""
+        jail_limits = dict(self.limits)
+        if in_cgroup:  # the cgroup counts the sandbox's tasks; the per-uid rlimit is only a backstop
+            jail_limits["processes"] = int(self.limits["processes"]) * 4
+        python = Path(sys.executable)
+        prefixes = sorted({sys.prefix, sys.base_prefix, sys.exec_prefix, sys.base_exec_prefix})
+        return {
+            "binds_ro": ["/usr", "/bin", "/sbin", "/lib", "/lib32", "/lib64", "/etc", "/sys", *prefixes],
+            "dev_nodes": ["/dev/null", "/dev/zero", "/dev/full", "/dev/random", "/dev/urandom",
+                          *sorted(str(p) for p in Path("/dev").glob("nvidia*"))],
+            "home": HOME,
+            "home_files": {name: str(path) for name, path in self.files.items()},
+            "home_dirs_ro": {"data": str(self.data_dir)} if self.data_dir else {},
+            "grader_dir": str(_grader_dir()),
+            "staging": str(staging),
+            "tmpfs_bytes": self.limits["tmpfs_bytes"],
+            "uid_base": UID_BASE,
+            "limits": jail_limits,
+            "fd_in": fds[0],
+            "fd_out": fds[1],
+            "fd_status": fds[2],
+            "token": token,
+            "argv": [str(python), "-I", "-X", "utf8", "/grader/harness.py"],
+            "env": {
+                "PATH": f"{python.parent}:/usr/local/bin:/usr/bin:/bin", "HOME": HOME, "USER": "student",
+                "LANG": "C.UTF-8", "LC_ALL": "C.UTF-8", "PYTHONHASHSEED": "0", "MPLBACKEND": "Agg",
+                "MPLCONFIGDIR": "/tmp/matplotlib", "OMP_NUM_THREADS": str(self.threads),
+                "MKL_NUM_THREADS": str(self.threads), "TMPDIR": "/tmp", "PYTHONDONTWRITEBYTECODE": "1",
+                "CUBLAS_WORKSPACE_CONFIG": ":4096:8",
+            },
+        }
 
     def _await_ready(self, fd: int, token: str) -> str:
         """Read the jail's status pipe to its end: ``ready <token> seccomp=...`` and nothing else means the
@@ -370,78 +377,89 @@ class Session:
             except _BudgetSpent:
                 self.defined = []
                 return self.cell_records()
-            setup = {"cells": self.cells, "skip": sorted(self.skip), "seed": self.seed,
-                     "threads": self.threads, "kinds": self.kinds, "probes": self.probes,
-                     "cell_timeout_s": self.limits["cell_timeout_s"],
-                     "notebook_timeout_s": self.limits["notebook_timeout_s"],
-                     "output_bytes": self.limits["output_bytes"]}
-            started = time.monotonic()
-            # fixed now, from our own clock: nothing the child sends moves these
-            notebook_deadline = min(started + self.limits["notebook_timeout_s"] + 30, self.budget_deadline)
-            cell_limit = self.limits["cell_timeout_s"] + 5
-            last_started, current, current_start = -1, None, started
-            deadline = notebook_deadline
-            outcome = "eof" if self._send(setup, notebook_deadline) != "ok" else None
-            while outcome is None:
-                message = self._recv(deadline)
-                if message is None:
-                    outcome = "timeout"
-                    break
-                kind = message.get("type")
-                if kind in ("eof", "protocol_error"):
-                    outcome = kind
-                    break
-                if kind == "cell_start":
-                    index = _as_index(message.get("index"), len(self.cells))
-                    if index is None or current is not None or index <= last_started or index in self.skip:
-                        continue  # forged or out of order: blames nothing, moves nothing
-                    last_started, current, current_start = index, index, time.monotonic()
-                    deadline = min(current_start + cell_limit, notebook_deadline)
-                elif kind == "cell":
-                    index = _as_index(message.get("index"), len(self.cells))
-                    if index is None or index != current:
-                        continue  # only the running cell's record counts, once
-                    record = _cell_record(index, message, time.monotonic() - current_start)
-                    if self._new_oom_kills():
-                        record = self._memory_record(index, record.duration_s)
-                    self.records[index] = record
-                    current = None
-                    deadline = min(time.monotonic() + GAP_S, notebook_deadline)
-                elif kind == "ready":
-                    defined = message.get("defined")
-                    self.defined = [n for n in defined if n in self.graded_names] if isinstance(defined, list) else []
-                    return self.cell_records()
-            # the child died, hung or broke the protocol: blame the running cell, or the last one that
-            # started (its record may have been forged); before any cell there is nothing to skip
-            blamed = current if current is not None else (last_started if last_started >= 0 else None)
-            budget_out = outcome == "timeout" and self.budget_left() <= 0
-            if blamed is None:
-                self._kill()
-                self.defined = []
+            run = self._run_cells()
+            if run.outcome == "ready" or not self._blame(run):
                 return self.cell_records()
-            seconds = round(time.monotonic() - current_start, 3)
-            if budget_out:
-                self.records[blamed] = CellRecord(blamed, "timeout", seconds, {
-                    "ename": "Timeout", "evalue": f"stopped: the submission's time budget ({self.budget_s:.0f} s) "
-                                                  "ran out", "traceback": ""})
-            elif outcome != "timeout" and self._new_oom_kills():
-                self.records[blamed] = self._memory_record(blamed, seconds)
-            else:
-                timed_out = outcome == "timeout"
-                self.records[blamed] = CellRecord(
-                    blamed, "timeout" if timed_out else "crashed", seconds,
-                    {"ename": "Timeout" if timed_out else "Crashed",
-                     "evalue": "the cell ran past its time limit and was stopped" if timed_out else
-                     "the Python process running the notebook died in this cell (os._exit, a crash, or the "
-                     "memory limit)", "traceback": ""})
+
+    def _run_cells(self) -> "_Run":
+        """Send the set-up message and read the child's cell records until it says ``ready`` (its graded names
+        are then in ``self.defined``), dies, hangs past a deadline or breaks the protocol."""
+        setup = {"cells": self.cells, "skip": sorted(self.skip), "seed": self.seed,
+                 "threads": self.threads, "kinds": self.kinds, "probes": self.probes,
+                 "cell_timeout_s": self.limits["cell_timeout_s"],
+                 "notebook_timeout_s": self.limits["notebook_timeout_s"],
+                 "output_bytes": self.limits["output_bytes"]}
+        now = time.monotonic()
+        run = _Run(started=now, current_start=now)
+        # fixed now, from our own clock: nothing the child sends moves these
+        notebook_deadline = min(run.started + self.limits["notebook_timeout_s"] + 30, self.budget_deadline)
+        cell_limit = self.limits["cell_timeout_s"] + 5
+        deadline = notebook_deadline
+        if self._send(setup, notebook_deadline) != "ok":
+            run.outcome = "eof"
+            return run
+        while True:
+            message = self._recv(deadline)
+            if message is None:
+                run.outcome = "timeout"
+                return run
+            kind = message.get("type")
+            if kind in ("eof", "protocol_error"):
+                run.outcome = kind
+                return run
+            if kind == "cell_start":
+                index = _as_index(message.get("index"), len(self.cells))
+                if index is None or run.current is not None or index <= run.last_started or index in self.skip:
+                    continue  # forged or out of order: blames nothing, moves nothing
+                run.last_started, run.current, run.current_start = index, index, time.monotonic()
+                deadline = min(run.current_start + cell_limit, notebook_deadline)
+            elif kind == "cell":
+                index = _as_index(message.get("index"), len(self.cells))
+                if index is None or index != run.current:
+                    continue  # only the running cell's record counts, once
+                record = _cell_record(index, message, time.monotonic() - run.current_start)
+                if self._new_oom_kills():
+                    record = self._memory_record(index, record.duration_s)
+                self.records[index] = record
+                run.current = None
+                deadline = min(time.monotonic() + GAP_S, notebook_deadline)
+            elif kind == "ready":
+                defined = message.get("defined")
+                self.defined = [n for n in defined if n in self.graded_names] if isinstance(defined, list) else []
+                run.outcome = "ready"
+                return run
+
+    def _blame(self, run: "_Run") -> bool:
+        """After a run that did not reach ``ready`` (the child died, hung or broke the protocol): record the
+        running cell, or the last one that started (its record may have been forged), as timed out or crashed
+        and skip it from now on. True when the notebook is worth running again in a fresh child."""
+        blamed = run.current if run.current is not None else (run.last_started if run.last_started >= 0 else None)
+        budget_out = run.outcome == "timeout" and self.budget_left() <= 0
+        self.defined = []
+        if blamed is None:  # before any cell: there is nothing to skip
             self._kill()
-            self.skip.add(blamed)
-            # cells that already timed out or crashed are not worth their time again in the fresh child
-            self.skip.update(i for i, r in self.records.items() if r.status in ("timeout", "crashed"))
-            self.restarts += 1
-            if budget_out or self.restarts > self.limits["restarts"] or self.budget_left() <= 0:
-                self.defined = []
-                return self.cell_records()
+            return False
+        seconds = round(time.monotonic() - run.current_start, 3)
+        if budget_out:
+            self.records[blamed] = CellRecord(blamed, "timeout", seconds, {
+                "ename": "Timeout", "evalue": f"stopped: the submission's time budget ({self.budget_s:.0f} s) "
+                                              "ran out", "traceback": ""})
+        elif run.outcome != "timeout" and self._new_oom_kills():
+            self.records[blamed] = self._memory_record(blamed, seconds)
+        else:
+            timed_out = run.outcome == "timeout"
+            self.records[blamed] = CellRecord(
+                blamed, "timeout" if timed_out else "crashed", seconds,
+                {"ename": "Timeout" if timed_out else "Crashed",
+                 "evalue": "the cell ran past its time limit and was stopped" if timed_out else
+                 "the Python process running the notebook died in this cell (os._exit, a crash, or the "
+                 "memory limit)", "traceback": ""})
+        self._kill()
+        self.skip.add(blamed)
+        # cells that already timed out or crashed are not worth their time again in the fresh child
+        self.skip.update(i for i, r in self.records.items() if r.status in ("timeout", "crashed"))
+        self.restarts += 1
+        return not (budget_out or self.restarts > self.limits["restarts"] or self.budget_left() <= 0)
 
     def _memory_record(self, index: int, seconds: float) -> CellRecord:
         return CellRecord(index, "crashed", seconds, {"ename": "MemoryLimit", "evalue": self._memory_message(),
@@ -493,23 +511,7 @@ class Session:
         sent_at = time.monotonic()
         deadline = min(sent_at + timeout + 5, self.budget_deadline)
 
-        def hung():
-            self._kill()
-            if self.budget_left() <= 0:
-                return CallResult(False, status="timeout", seconds=round(time.monotonic() - sent_at, 4),
-                                  message=f"did not finish: the submission's time budget ({self.budget_s:.0f} s) "
-                                          "ran out")
-            return CallResult(False, status="timeout", seconds=timeout,
-                              message=f"did not finish within {timeout:.0f} s")
-
-        def died():
-            memory = self._new_oom_kills()
-            self._kill()
-            if memory:
-                return CallResult(False, status="crashed", message=f"the Python process died during the call: "
-                                                                   f"{self._memory_message()}")
-            return CallResult(False, status="crashed", message="the Python process died during the call")
-
+        hung, died = (lambda: self._hung(sent_at, timeout)), self._died
         sent = self._send(request, deadline)
         if sent != "ok":
             return hung() if sent == "timeout" else died()
@@ -534,21 +536,26 @@ class Session:
                 if sent != "ok":  # it asked and stopped reading (or died): the call is over
                     return hung() if sent == "timeout" else died()
                 continue
-            seconds = round(time.monotonic() - sent_at, 4)  # measured here: the child's word is not taken
-            if message.get("ok") is True:
-                try:
-                    value = protocol.decode(message.get("value"))
-                except (protocol.ProtocolError, ValueError, TypeError) as exc:
-                    return CallResult(False, status="protocol", message=f"unreadable return value ({exc})")
-                return CallResult(True, value, seconds=seconds)
-            error = message.get("error") if isinstance(message.get("error"), dict) else {}
-            if message.get("timeout") is True:
-                return CallResult(False, status="timeout", seconds=seconds,
-                                  message=f"did not finish within {timeout:.0f} s")
-            ename, evalue = str(error.get("ename", "Error"))[:200], str(error.get("evalue", ""))[:1000]
-            status = "undefined" if ename == "NameError" and "is not defined in the notebook" in evalue else "error"
-            return CallResult(False, status=status, message=f"{ename}: {evalue}",
-                              traceback=str(error.get("traceback", ""))[-4000:], seconds=seconds)
+            # the time is measured here: the child's word is not taken
+            return _call_result(message, timeout, round(time.monotonic() - sent_at, 4))
+
+    def _hung(self, sent_at: float, timeout: float) -> CallResult:
+        """A call that did not answer before its deadline: the child is killed."""
+        self._kill()
+        if self.budget_left() <= 0:
+            return CallResult(False, status="timeout", seconds=round(time.monotonic() - sent_at, 4),
+                              message=f"did not finish: the submission's time budget ({self.budget_s:.0f} s) "
+                                      "ran out")
+        return CallResult(False, status="timeout", seconds=timeout, message=f"did not finish within {timeout:.0f} s")
+
+    def _died(self) -> CallResult:
+        """A call during which the child's process ended (its own doing, or the memory limit)."""
+        memory = self._new_oom_kills()
+        self._kill()
+        if memory:
+            return CallResult(False, status="crashed", message=f"the Python process died during the call: "
+                                                               f"{self._memory_message()}")
+        return CallResult(False, status="crashed", message="the Python process died during the call")
 
     def _answer_oracle(self, message: dict, oracles: dict, deadline: float) -> str:
         name = message.get("name")
@@ -568,8 +575,36 @@ class Session:
         return self._send(reply, deadline)
 
 
+@dataclass
+class _Run:
+    """One run of the notebook's cells in one child, as ``_run_cells`` saw it."""
+    started: float
+    outcome: str = ""              # ready | eof | protocol_error | timeout
+    current: int | None = None     # the cell running now (started, no record yet)
+    current_start: float = 0.0    # when the running (or the last started) cell started
+    last_started: int = -1
+
+
 class _BudgetSpent(Exception):
     """The submission's time budget ended before a child could be started."""
+
+
+def _call_result(message: dict, timeout: float, seconds: float) -> CallResult:
+    """A call's ``result`` message (its nonce already matched) as a CallResult: the value decoded as plain
+    data, or the error, cut to size; ``seconds`` is the parent's own measurement."""
+    if message.get("ok") is True:
+        try:
+            value = protocol.decode(message.get("value"))
+        except (protocol.ProtocolError, ValueError, TypeError) as exc:
+            return CallResult(False, status="protocol", message=f"unreadable return value ({exc})")
+        return CallResult(True, value, seconds=seconds)
+    error = message.get("error") if isinstance(message.get("error"), dict) else {}
+    if message.get("timeout") is True:
+        return CallResult(False, status="timeout", seconds=seconds, message=f"did not finish within {timeout:.0f} s")
+    ename, evalue = str(error.get("ename", "Error"))[:200], str(error.get("evalue", ""))[:1000]
+    status = "undefined" if ename == "NameError" and "is not defined in the notebook" in evalue else "error"
+    return CallResult(False, status=status, message=f"{ename}: {evalue}",
+                      traceback=str(error.get("traceback", ""))[-4000:], seconds=seconds)
 
 
 def _as_index(value, n):
