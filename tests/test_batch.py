@@ -288,7 +288,7 @@ def test_sigterm_stops_cleanly_and_one_batch_at_a_time(tmp_path):
         assert _worker_with_sandbox(proc.pid) is not None
         second = subprocess.run(autograder("batch", folder, "--db", db), cwd=ROOT, env=ENV, capture_output=True,
                                 text=True, timeout=120)
-        assert second.returncode == 1 and "another batch is running" in second.stderr
+        assert second.returncode == 1 and "another batch or upload --apply is running" in second.stderr
         tree = processes.descendants(proc.pid)
         proc.send_signal(signal.SIGTERM)
         _, err = proc.communicate(timeout=60)

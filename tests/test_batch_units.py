@@ -178,7 +178,7 @@ def test_run_batch_is_the_library_function_and_one_batch_holds_the_gradebook(tmp
             processes.lock(db)
         out, err = Console(file=io.StringIO(), width=200), Console(file=io.StringIO(), width=200)
         assert batch.run_batch(tmp_path / "in.zip", db=db, workers=1, out=out, err=err) == 1
-        assert "another batch is running on" in err.file.getvalue()
+        assert "another batch or upload --apply is running on" in err.file.getvalue()
     finally:
         os.close(fd)
     os.close(processes.lock(db))                        # released with its descriptor

@@ -192,3 +192,37 @@ def test_upload_never_clears_a_grade(db, fake, capsys):
     run_upload(db, fake, capsys, "--apply")
     assert fake.subs[1003]["score"] == 55.0 and fake.subs[1009]["score"] == 60.0
     assert not [r for r in fake.puts() if "/1003" in r["path"] or "/1009" in r["path"]]
+
+
+def test_one_upload_or_batch_at_a_time_per_gradebook(db, fake, capsys, monkeypatch):
+    """Two TAs' uploads at once would each find no comment and each post one; an upload during a batch would
+    send half a class's new results. --apply waits for nobody: it refuses; a dry run is always allowed."""
+    import os
+
+    from autograder.batch import processes
+
+    held = processes.lock(db)                           # a batch (or another upload --apply) is running
+    try:
+        code, _, err = run_upload(db, fake, capsys, "--apply")
+        assert code == 1 and "another batch or upload --apply is running" in err
+        assert fake.puts() == [] and all(not s["submission_comments"] for s in fake.subs.values())
+        code, out, _ = run_upload(db, fake, capsys)     # the dry run reads only
+        assert code == 0 and "(dry run) would update 1001" in out
+    finally:
+        os.close(held)
+    seen = []
+    real = upload.upload
+
+    def while_uploading(*args, **kwargs):               # a second writer, while this upload runs
+        try:
+            os.close(processes.lock(db))
+            seen.append("free")
+        except processes.Locked:
+            seen.append("held")
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(upload, "upload", while_uploading)
+    code, _, err = run_upload(db, fake, capsys, "--apply")
+    assert code == 0, err
+    assert seen == ["held"] and fake.subs[1001]["score"] == 73.25
+    os.close(processes.lock(db))                        # released when it ended

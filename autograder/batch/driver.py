@@ -87,7 +87,7 @@ def run_batch(input, *, db="gradebook.db", roster=None, workers: int | None = No
         err.print(f"error: {exc}")
         return 1
     try:
-        lock = processes.lock(db)
+        lock = processes.lock(db, "batch or upload --apply")
     except processes.Locked as exc:
         conn.close()
         err.print(f"error: {exc}")

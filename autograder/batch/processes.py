@@ -142,9 +142,10 @@ def kill_tree_of_pool(pool: cf.ProcessPoolExecutor) -> None:
 
 # --- one batch per gradebook, and what a killed batch left behind ---------------------------------------
 
-def lock(db) -> int:
-    """An exclusive flock on the gradebook file for this batch (released by the kernel if it dies); the
-    descriptor, to ``os.close`` when the batch ends. Raises ``Locked`` when another batch holds it.
+def lock(db, holders: str = "batch") -> int:
+    """An exclusive flock on the gradebook file for this batch (or ``upload --apply``; released by the kernel
+    if it dies); the descriptor, to ``os.close`` when it ends. Raises ``Locked`` when another holds it
+    (``holders`` names who may, for the message).
 
     flock and SQLite's own POSIX locks do not interact; the descriptor stays open until the connection is
     closed, so closing it cannot drop SQLite's locks."""
@@ -153,7 +154,7 @@ def lock(db) -> int:
         fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
     except BlockingIOError:
         os.close(fd)
-        raise Locked(f"another batch is running on {db}; wait for it (or stop it) first") from None
+        raise Locked(f"another {holders} is running on {db}; wait for it (or stop it) first") from None
     return fd
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import sys
 
+from autograder.batch import processes
 from autograder.publish import klms_csv, upload
 from autograder.record import gradebook
 
@@ -33,6 +34,25 @@ def run(args) -> int:
     if not token:
         _err(f"error: set {upload.TOKEN_ENV} to a K-LMS access token (Account > Settings > New Access Token)")
         return 2
+    if not args.apply:
+        return _run(args, token)
+    # one writer to K-LMS per gradebook: two TAs' uploads at once would each see no comment and each post one,
+    # and an upload during a batch would send half a class's new results
+    try:
+        lock = processes.lock(args.db, "batch or upload --apply")
+    except processes.Locked as exc:
+        _err(f"error: {exc}")
+        return 1
+    except OSError as exc:
+        _err(f"error: {args.db}: {exc.strerror or exc}")
+        return 1
+    try:
+        return _run(args, token)
+    finally:
+        os.close(lock)
+
+
+def _run(args, token: str) -> int:
     by = gradebook.who(args.by)
     try:
         conn = gradebook.connect(args.db, create=False)
