@@ -142,6 +142,7 @@ def grade_notebook(path: Path, *, reference_path: Path | None = None) -> Result:
     task = assignment.current()
     profile = profile_name()
     path = Path(path)
+    sha = None
     try:
         if path.stat().st_size > cfg.MAX_NOTEBOOK_BYTES:
             raise InvalidNotebook(f"the file is larger than {cfg.MAX_NOTEBOOK_BYTES // 2**20} MiB")
@@ -151,7 +152,7 @@ def grade_notebook(path: Path, *, reference_path: Path | None = None) -> Result:
     except InvalidNotebook as exc:
         message = f"ノートブックとして読めません / not a readable notebook: {exc}"
         return _result(cfg, task, Status.INVALID, message, _empty_questions(cfg, message), started=started,
-                       profile=profile)
+                       sha=sha, profile=profile)
     except OSError as exc:  # the grader's own copy is gone or unreadable: the machine's fault, never a 0
         message = f"the grader could not read the notebook's file, nothing was run: {exc}"
         return _result(cfg, task, Status.SANDBOX_ERROR, message, _empty_questions(cfg, message), started=started,

@@ -167,6 +167,24 @@ def test_one_fetcher_at_a_time_and_a_waiting_one_uses_what_the_first_fetched(tmp
         for name in mnist.SHA256:
             shutil.copy(layout.MNIST_RAW / name, raw / name)
         os.close(held)                                  # releases the lock
+    monkeypatch.setattr(mnist, "FETCH_WAIT_S", 60.0)  # long enough for the copy on a loaded machine
     threading.Thread(target=other_fetcher_finishes).start()
     assert mnist.fetch(raw, log=lambda *_: None) == raw
     assert downloads == []                              # the files it waited for verify: nothing downloaded
+
+
+def test_a_profile_built_earlier_is_made_readable_and_killed_writers_files_are_swept(tmp_path):
+    raw = tmp_path / "MNIST" / "raw"
+    raw.mkdir(parents=True)
+    for name in mnist.SHA256:
+        (raw / name).symlink_to(layout.MNIST_RAW / name)
+    out = mnist.profile("small", 0.5, 3, raw=raw).sandbox_root / "MNIST" / "raw"
+    (out / "train-labels-idx1-ubyte").chmod(0o640)        # written once under umask 027: right bytes, hidden
+    stale, fresh = out / ".train-images-idx3-ubyte.abc.part", out / ".t10k-images-idx3-ubyte.def.part"
+    for part in (stale, fresh):
+        part.write_bytes(b"half a file")
+    old = time.time() - mnist.STALE_PART_S - 60
+    os.utime(stale, (old, old))                            # its writer was killed an hour ago
+    mnist.profile("small", 0.5, 3, raw=raw)
+    assert (out / "train-labels-idx1-ubyte").stat().st_mode & 0o444 == 0o444
+    assert not stale.exists() and fresh.exists()           # a live writer's file is left alone

@@ -6,6 +6,7 @@ Hangs are graded in a child Python under shorter limits than grader_config's (a 
 """
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import signal
@@ -297,6 +298,9 @@ def test_unreadable_files_are_invalid_with_a_message(tmp_path):
         assert r["total"] == 0.0 and set(r["questions"]) == set(nv.ALL_QUESTIONS), name
         assert all(q["checks"] and not q["checks"][0]["passed"] for q in r["questions"].values()), name
         assert time.monotonic() - started < 5, name   # refused before any sandbox starts
+        # the bytes that were judged (a batch checks they are the ones it read); too large: never read
+        expected = None if name == "big.ipynb" else hashlib.sha256(path.read_bytes()).hexdigest()
+        assert r["submission_sha256"] == expected, name
 
 
 def test_killing_the_grader_ends_its_sandbox(tmp_path):

@@ -262,6 +262,9 @@ def _as_expected(sha: str, version: str, result) -> dict:
                              f"grader {graded_by}, the batch is grader {version}; run the batch again",
                              result.get("duration_s") or 0.0)
     graded_sha = result.get("submission_sha256")
+    if graded_sha is None and result.get("status") != "sandbox_error":
+        return failed_result("the notebook's file could not be matched to what the batch read (its size or "
+                             "bytes changed); run the batch again", result.get("duration_s") or 0.0)
     if graded_sha not in (None, sha):
         return failed_result("the notebook's file changed after the batch read it (sha256 "
                              f"{str(graded_sha)[:12]} graded, {sha[:12]} read); run the batch again",

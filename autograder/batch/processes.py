@@ -9,8 +9,9 @@ What keeps a batch from leaving processes or files behind, whichever way it ends
   subtree (the sandbox children) before it exits; ``kill_tree_of_pool`` ends a pool and its subtrees;
 - ``lock``: an exclusive ``flock`` on the gradebook file, held for the whole batch (the kernel drops it when
   the batch dies, ``kill -9`` included);
-- ``remove_stale_workdirs``: the temporary folders (``autograder-batch-<pid>-...``) of earlier batches whose
-  process is gone.
+- ``remove_stale_workdirs``: the temporary folders (``autograder-batch-<pid>-...``, ``autograder-sandbox-``,
+  ``autograder-task-``) of grading processes that are gone. A folder's process is looked up by pid in this
+  pid namespace: grading processes in other containers must not share this machine's /tmp.
 """
 from __future__ import annotations
 

@@ -373,8 +373,11 @@ def build(check: bool = False, out_root: Path | None = None) -> list[Path]:
     for path in changed:  # whole files only: a grader loading reference.py meanwhile never reads half of one
         path.parent.mkdir(parents=True, exist_ok=True)
         tmp = path.with_name(f".{path.name}.{os.getpid()}.build")
-        tmp.write_bytes(outputs[path.relative_to(root)])
-        tmp.replace(path)
+        try:
+            tmp.write_bytes(outputs[path.relative_to(root)])
+            tmp.replace(path)
+        finally:
+            tmp.unlink(missing_ok=True)
     for path in leftovers:
         path.unlink()
     return changed + leftovers

@@ -34,8 +34,8 @@ def run(args) -> int:
     if not token:
         _err(f"error: set {upload.TOKEN_ENV} to a K-LMS access token (Account > Settings > New Access Token)")
         return 2
-    if not args.apply:
-        return _run(args, token)
+    if not args.apply or not os.path.isfile(args.db):
+        return _run(args, token)  # a dry run only reads; a missing gradebook is reported there
     # one writer to K-LMS per gradebook: two TAs' uploads at once would each see no comment and each post one,
     # and an upload during a batch would send half a class's new results
     try:
@@ -53,9 +53,20 @@ def run(args) -> int:
 
 
 def _run(args, token: str) -> int:
-    by = gradebook.who(args.by)
     try:
         conn = gradebook.connect(args.db, create=False)
+    except gradebook.GradebookError as exc:
+        _err(f"error: {exc}")
+        return 1
+    try:  # closed before the caller's lock: closing that descriptor first would drop SQLite's own locks
+        return _upload(args, token, conn)
+    finally:
+        conn.close()
+
+
+def _upload(args, token: str, conn) -> int:
+    by = gradebook.who(args.by)
+    try:
         assignment_id = args.assignment_id or gradebook.get_meta(conn, "klms_assignment_id")
         if not assignment_id:
             _err("error: give --assignment-id (the roster given to batch had no single 'Title (id)' column)")

@@ -127,7 +127,11 @@ def _fetch_lock(raw: Path):
     """One fetcher per folder at a time (a batch's workers, Dask workers of one machine, two TAs' commands):
     torchvision writes its files in place, so a second fetcher could truncate a file another process has
     just verified and is reading. Waits at most FETCH_WAIT_S for another fetcher; raises MnistError."""
-    fd = os.open(raw / ".fetch.lock", os.O_RDWR | os.O_CREAT, 0o644)
+    try:  # read-only is enough for flock: a lock file another user created serves everyone
+        fd = os.open(raw / ".fetch.lock", os.O_RDONLY | os.O_CREAT, 0o666)
+    except OSError as exc:
+        raise MnistError(f"MNIST is incomplete in {raw} and cannot be fetched there ({exc.strerror or exc}); "
+                         "run fetch-data as a user who may write it") from None
     try:
         deadline = time.monotonic() + FETCH_WAIT_S
         while True:
@@ -184,15 +188,29 @@ class Profile:
 
 
 def _readable_by_all(top: Path, leaf: Path) -> None:
-    """Folders from ``top`` down to ``leaf`` readable and searchable by everyone: the sandbox's user is
-    nobody the grader knows, and a strict umask (027, say) when they were created would hide the data from
-    every student's notebook. Folders of another owner are left as they are."""
-    for folder in [leaf, *leaf.relative_to(top).parents]:
-        path = folder if folder.is_absolute() else top / folder
+    """Folders from ``top`` down to ``leaf`` searchable, and ``leaf``'s files readable, by everyone: the
+    sandbox's user is nobody the grader knows, and a strict umask (027, say) when they were created would
+    hide the data from every student's notebook. What another user owns is left as it is."""
+    folders = [leaf, *(top / f for f in leaf.relative_to(top).parents)]
+    files = [f for f in leaf.iterdir() if f.is_file()] if leaf.is_dir() else []
+    for path, bits in [*((d, 0o555) for d in folders), *((f, 0o444) for f in files)]:
         try:
-            mode = path.stat().st_mode
-            if mode & 0o555 != 0o555 and path.stat().st_uid == os.getuid():
-                path.chmod(mode | 0o555)
+            st = path.stat()
+            if st.st_mode & bits != bits and st.st_uid == os.getuid():
+                path.chmod(st.st_mode | bits)
+        except OSError:
+            pass
+
+
+STALE_PART_S = 3600  # a temporary file older than this was left by a writer that was killed
+
+
+def _sweep_parts(folder: Path) -> None:
+    """Remove the temporary files of writers killed mid-write (a live writer's is minutes old at most)."""
+    for part in folder.glob(".*.part"):
+        try:
+            if time.time() - part.stat().st_mtime > STALE_PART_S:
+                part.unlink()
         except OSError:
             pass
 
@@ -234,6 +252,7 @@ def profile(name: str, hidden_fraction: float, split_seed: int, raw: Path | None
         if not target.is_file() or target.stat().st_size != expected or not np.array_equal(read_idx(target), arr):
             _write_atomically(target, lambda tmp, arr=arr: write_idx(tmp, arr))
     _readable_by_all(root, out)
+    _sweep_parts(out)
     h.update(hashlib.sha256(test_y[hidden].tobytes()).digest())
     pinned = PROFILE_DIGESTS.get((name, split_seed, hidden_fraction))
     if pinned is not None and h.hexdigest() != pinned:
