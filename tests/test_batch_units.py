@@ -10,6 +10,7 @@ from rich.console import Console
 
 from autograder.batch import driver as batch
 from autograder.batch import processes
+from autograder.batch.executors import failed_result
 from autograder.record import gradebook
 from autograder.ingest import submissions as ingest
 from autograder.__main__ import main
@@ -70,17 +71,19 @@ class _Returns:
 
 def test_a_result_from_other_grader_files_or_other_bytes_is_a_grader_error_graded_again(tmp_path):
     conn = gradebook.connect(tmp_path / "g.db")
-    good, moved, changed, odd, unread, fault = ("a" * 64, "b" * 64, "c" * 64, "d" * 64, "f" * 64, "0" * 64)
+    good, moved, changed, odd, unread, fault, killer = ("a" * 64, "b" * 64, "c" * 64, "d" * 64, "f" * 64, "0" * 64,
+                                                        "1" * 64)
     results = {good: {**result(), "grader_version": VERSION, "submission_sha256": good},
                moved: {**result(), "grader_version": "other-grader", "submission_sha256": moved},
                changed: {**result(), "grader_version": VERSION, "submission_sha256": "e" * 64},
                odd: ["not", "a", "result"],
                # judged without its bytes being read (it grew past the size limit after the batch read it)
                unread: {**result(status="invalid"), "grader_version": VERSION, "submission_sha256": None},
-               fault: {**result(status="sandbox_error", message="no sandbox here"), "submission_sha256": None}}
+               fault: {**result(status="sandbox_error", message="no sandbox here"), "submission_sha256": None},
+               killer: failed_result("crashed: it killed every Dask worker it was tried on", status="crashed")}
     todo = {s: tmp_path / f"{s[:4]}.ipynb" for s in results}
     err = Console(file=io.StringIO(), width=200)
-    assert batch._grade_all(conn, todo, VERSION, None, "ta", _Returns(results), err) == 6
+    assert batch._grade_all(conn, todo, VERSION, None, "ta", _Returns(results), err) == 7
     rows = {r["sha256"]: r for r in conn.execute("SELECT sha256, status, message FROM results")}
     assert rows[good]["status"] == "ok" and gradebook.has_result(conn, good, VERSION)
     assert "grader's files changed while this batch ran" in rows[moved]["message"]
@@ -89,6 +92,7 @@ def test_a_result_from_other_grader_files_or_other_bytes_is_a_grader_error_grade
     assert "returned list" in rows[odd]["message"]
     assert "could not be matched to what the batch read" in rows[unread]["message"]
     assert rows[fault]["message"] == "no sandbox here"          # a grader fault is kept as it is
+    assert rows[killer]["status"] == "crashed"                  # and so is the executor's own verdict
     for sha_ in (moved, changed, odd, unread, fault):           # none is stored as a score; the next batch grades them again
         assert rows[sha_]["status"] == "sandbox_error" and not gradebook.has_result(conn, sha_, VERSION)
 

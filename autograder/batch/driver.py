@@ -253,7 +253,9 @@ def _as_expected(sha: str, version: str, result) -> dict:
     """The result, or a grader error (``sandbox_error``: graded again by the next batch) when it is not what
     the batch asked for: graded by other grader files than the batch's (a ``git pull`` or ``build`` while it
     ran; a worker that restarted loads them anew) or from other bytes than the batch read (the input folder
-    changed under it). Such a result would be stored as this notebook's result by this batch's grader."""
+    changed under it). Such a result would be stored as this notebook's result by this batch's grader. The
+    executor's own results (``failed_result``: a dead worker, a notebook that kept killing its workers) carry
+    neither and stand."""
     if not isinstance(result, dict):
         return failed_result(f"grader error: the grader returned {type(result).__name__}")
     graded_by = result.get("grader_version")
@@ -262,7 +264,7 @@ def _as_expected(sha: str, version: str, result) -> dict:
                              f"grader {graded_by}, the batch is grader {version}; run the batch again",
                              result.get("duration_s") or 0.0)
     graded_sha = result.get("submission_sha256")
-    if graded_sha is None and result.get("status") != "sandbox_error":
+    if graded_sha is None and graded_by is not None and result.get("status") != "sandbox_error":
         return failed_result("the notebook's file could not be matched to what the batch read (its size or "
                              "bytes changed); run the batch again", result.get("duration_s") or 0.0)
     if graded_sha not in (None, sha):
