@@ -67,11 +67,16 @@ def mnist_profile(name: str) -> mnist.Profile:
     return mnist.profile(name, cfg.MNIST_HIDDEN_FRACTION, cfg.MNIST_SPLIT_SEED)
 
 
+def data_profile(task: assignment.Assignment, profile: str | None) -> mnist.Profile | None:
+    """The MNIST profile the assignment's sandbox sees (None for an assignment without MNIST); verified and
+    written where missing, once per process; raises mnist.MnistError with what to do."""
+    return mnist_profile(profile) if "mnist" in task.datasets else None
+
+
 def prepare_data() -> None:
-    """Verify (and fetch, where it is missing) the data sets the assignment declares and write the files the
-    sandbox sees, once, before a batch's workers start; raises mnist.MnistError with what to do."""
-    if "mnist" in assignment.current().datasets:
-        mnist_profile(profile_name())
+    """The data sets of the assignment, verified (fetched where missing) and written, once, before a batch's
+    workers start; raises mnist.MnistError."""
+    data_profile(assignment.current(), profile_name())
 
 
 def _files_digest(paths) -> str:
@@ -160,7 +165,7 @@ def grade_notebook(path: Path, *, reference_path: Path | None = None) -> Result:
     seed = secret.hidden_seed(sha)
     ref = reference(reference_path)
     try:
-        data_profile = mnist_profile(profile) if "mnist" in task.datasets else None
+        dataset = data_profile(task, profile)
     except mnist.MnistError as exc:
         message = f"the data set could not be prepared on this machine, nothing was run: {exc}"
         return _result(cfg, task, Status.SANDBOX_ERROR, message, _empty_questions(cfg, message), started=started,
@@ -170,7 +175,7 @@ def grade_notebook(path: Path, *, reference_path: Path | None = None) -> Result:
     probes = task.probes_file.read_text(encoding="utf-8") if task.probes_file else ""
     try:
         with Session(cells, task.kinds, files={**task.public_files, "submission.ipynb": path},
-                     data_dir=data_profile.sandbox_root if data_profile else None, limits=cfg.LIMITS,
+                     data_dir=dataset.sandbox_root if dataset else None, limits=cfg.LIMITS,
                      seed=cfg.COURSE_SEED, threads=cfg.TORCH_THREADS, probes=probes) as session:
             t0 = time.monotonic()
             records = session.run_notebook()
@@ -178,7 +183,7 @@ def grade_notebook(path: Path, *, reference_path: Path | None = None) -> Result:
             facts = _notebook_facts(session) if session.defined else {}
             device = facts.get("device")
             measurements["device"] = device[:100] if isinstance(device, str) else "cpu"
-            questions = _run_hidden_tests(session, task, cfg, ref, seed, timing, measurements, data_profile,
+            questions = _run_hidden_tests(session, task, cfg, ref, seed, timing, measurements, dataset,
                                           profile)
     except SandboxUnavailable as exc:
         message = f"sandbox could not be set up on this machine, nothing was run: {exc}"
@@ -197,7 +202,7 @@ def grade_notebook(path: Path, *, reference_path: Path | None = None) -> Result:
                    flags=_flags(cell_dicts, facts, task.graded_names))
 
 
-def _run_hidden_tests(session, task, cfg, ref, seed, timing, measurements, data_profile, profile) -> dict:
+def _run_hidden_tests(session, task, cfg, ref, seed, timing, measurements, dataset, profile) -> dict:
     questions = {}
     for i, question in enumerate(cfg.QUESTIONS):
         helpers = stand_ins.Helpers(task.oracles(ref), task.calls)
@@ -208,8 +213,8 @@ def _run_hidden_tests(session, task, cfg, ref, seed, timing, measurements, data_
             stand_in_tools=stand_ins, rng=np.random.default_rng([seed, i]), measurements=measurements,
             probe=stand_ins.Probes(session, timing, question, cfg.LIMITS["probe_timeout_s"]),
         )
-        if data_profile is not None:
-            env.update(mnist=data_profile, band=cfg.ACCURACY[profile])
+        if dataset is not None:
+            env.update(mnist=dataset, band=cfg.ACCURACY[profile])
         loaded, parts = hidden_question(question)
         questions[question] = runner.run_question(loaded, env, question, parts)
     return questions

@@ -183,7 +183,7 @@ def test_run_batch_is_the_library_function_and_one_batch_holds_the_gradebook(tmp
     gradebook.connect(db).close()
     fd = processes.lock(db)
     try:
-        with pytest.raises(processes.Locked, match="another batch is running"):
+        with pytest.raises(processes.Locked, match="another batch or upload --apply is running"):
             processes.lock(db)
         out, err = Console(file=io.StringIO(), width=200), Console(file=io.StringIO(), width=200)
         assert batch.run_batch(tmp_path / "in.zip", db=db, workers=1, out=out, err=err) == 1

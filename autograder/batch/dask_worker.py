@@ -25,6 +25,7 @@ import logging
 import time
 
 from autograder.batch.executors import META_GRADER_VERSION, META_SECRET, gpu_count, gpu_slots, secret_fingerprint
+from autograder.batch.processes import remove_stale_workdirs
 
 logger = logging.getLogger("autograder.batch.dask_worker")
 
@@ -38,8 +39,6 @@ def self_check() -> dict:
     from autograder import assignment, grade
     from autograder.data import mnist
     from autograder.execute.session import SandboxUnavailable, Session
-
-    from autograder.batch.processes import remove_stale_workdirs
 
     started = time.monotonic()
     for path in remove_stale_workdirs():  # notebooks of tasks whose worker was killed on this machine

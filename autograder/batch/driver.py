@@ -87,7 +87,7 @@ def run_batch(input, *, db="gradebook.db", roster=None, workers: int | None = No
         err.print(f"error: {exc}")
         return 1
     try:
-        lock = processes.lock(db, "batch or upload --apply")
+        lock = processes.lock(db)
     except processes.Locked as exc:
         conn.close()
         err.print(f"error: {exc}")
@@ -258,20 +258,18 @@ def _as_expected(sha: str, version: str, result) -> dict:
     neither and stand."""
     if not isinstance(result, dict):
         return failed_result(f"grader error: the grader returned {type(result).__name__}")
-    graded_by = result.get("grader_version")
+    graded_by, graded_sha = result.get("grader_version"), result.get("submission_sha256")
     if graded_by not in (None, version):
-        return failed_result(f"the grader's files changed while this batch ran: this notebook was graded by "
-                             f"grader {graded_by}, the batch is grader {version}; run the batch again",
-                             result.get("duration_s") or 0.0)
-    graded_sha = result.get("submission_sha256")
-    if graded_sha is None and graded_by is not None and result.get("status") != "sandbox_error":
-        return failed_result("the notebook's file could not be matched to what the batch read (its size or "
-                             "bytes changed); run the batch again", result.get("duration_s") or 0.0)
-    if graded_sha not in (None, sha):
-        return failed_result("the notebook's file changed after the batch read it (sha256 "
-                             f"{str(graded_sha)[:12]} graded, {sha[:12]} read); run the batch again",
-                             result.get("duration_s") or 0.0)
-    return result
+        why = (f"the grader's files changed while this batch ran: this notebook was graded by grader {graded_by}, "
+               f"the batch is grader {version}")
+    elif graded_sha is None and graded_by is not None and result.get("status") != "sandbox_error":
+        why = "the notebook's file could not be matched to what the batch read (its size or bytes changed)"
+    elif graded_sha not in (None, sha):
+        why = (f"the notebook's file changed after the batch read it (sha256 {str(graded_sha)[:12]} graded, "
+               f"{sha[:12]} read)")
+    else:
+        return result
+    return failed_result(f"{why}; run the batch again", result.get("duration_s") or 0.0)
 
 
 def make_executor(version: str, err, *, workers: int = 1, scheduler: str | None = None, gpu: bool = False,

@@ -7,8 +7,8 @@ What keeps a batch from leaving processes or files behind, whichever way it ends
 - ``init_worker``: the initializer of a local pool worker. The worker asks the kernel for SIGTERM when the
   batch dies (``prctl(PR_SET_PDEATHSIG)``), also watches its parent pid, and then kills its whole process
   subtree (the sandbox children) before it exits; ``kill_tree_of_pool`` ends a pool and its subtrees;
-- ``lock``: an exclusive ``flock`` on the gradebook file, held for the whole batch (the kernel drops it when
-  the batch dies, ``kill -9`` included);
+- ``lock``: an exclusive ``flock`` on the gradebook file, held for the whole batch or ``upload --apply`` (the
+  kernel drops it when the process dies, ``kill -9`` included);
 - ``remove_stale_workdirs``: the temporary folders (``autograder-batch-<pid>-...``, ``autograder-sandbox-``,
   ``autograder-task-``) of grading processes that are gone. A folder's process is looked up by pid in this
   pid namespace: grading processes in other containers must not share this machine's /tmp.
@@ -143,10 +143,9 @@ def kill_tree_of_pool(pool: cf.ProcessPoolExecutor) -> None:
 
 # --- one batch per gradebook, and what a killed batch left behind ---------------------------------------
 
-def lock(db, holders: str = "batch") -> int:
-    """An exclusive flock on the gradebook file for this batch (or ``upload --apply``; released by the kernel
-    if it dies); the descriptor, to ``os.close`` when it ends. Raises ``Locked`` when another holds it
-    (``holders`` names who may, for the message).
+def lock(db) -> int:
+    """An exclusive flock on the gradebook file for a batch or an ``upload --apply`` (released by the kernel
+    if it dies); the descriptor, to ``os.close`` when it ends. Raises ``Locked`` when another holds it.
 
     flock and SQLite's own POSIX locks do not interact; the descriptor stays open until the connection is
     closed, so closing it cannot drop SQLite's locks."""
@@ -155,7 +154,7 @@ def lock(db, holders: str = "batch") -> int:
         fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
     except BlockingIOError:
         os.close(fd)
-        raise Locked(f"another {holders} is running on {db}; wait for it (or stop it) first") from None
+        raise Locked(f"another batch or upload --apply is running on {db}; wait for it (or stop it) first") from None
     return fd
 
 

