@@ -366,3 +366,17 @@ def test_upload_to_canvas(batch, tmp_path):
         assert "changed 0, already up to date 4" in again.stdout
     finally:
         fake.stop()
+
+
+@pytest.mark.sandbox
+def test_a_dask_worker_of_a_course_without_mnist_passes_its_self_check(course):
+    """The Dask worker preload checks the data sets its assignment declares: none here, so no MNIST."""
+    code = ("import json; from autograder.batch import dask_worker; "
+            "print(json.dumps(dask_worker.self_check()))")
+    env = {**course_env(course), "AUTOGRADER_DATA": str(course / "no-data-here")}
+    done = subprocess.run([PYTHON, "-c", code], cwd=course, env=env, capture_output=True, text=True,
+                          timeout=TIMEOUT)
+    assert done.returncode == 0, done.stderr
+    facts = json.loads(done.stdout.strip().splitlines()[-1])
+    assert facts["mnist_profile"] is None and facts["grader_version"]
+    assert not (course / "no-data-here").exists()            # nothing fetched for a course without MNIST

@@ -10,8 +10,8 @@ On start-up, before the worker registers with the scheduler, ``dask_setup`` chec
 
 - the worker runs one task at a time (``--nthreads 1``: one sandbox per worker process, a cancelled task's
   sandbox can be killed without touching another's);
-- the MNIST files verify (sha256) and the profile's sandbox folder can be built (and the temporary folders of
-  grading processes killed on this machine are removed);
+- the assignment's MNIST files, if it uses MNIST, verify (sha256) and the profile's sandbox folder can be
+  built (and the temporary folders of grading processes killed on this machine are removed);
 - the sandbox works: a one-cell notebook runs in a real sandbox child;
 - its grader_version and course secret (an HMAC fingerprint) are the ones the scheduler expects (set by
   the last batch, if any).
@@ -35,7 +35,7 @@ class WorkerRefused(RuntimeError):
 
 
 def self_check() -> dict:
-    """Check MNIST and the sandbox; returns facts about this worker, raises WorkerRefused."""
+    """Check the assignment's data sets and the sandbox; returns facts about this worker, raises WorkerRefused."""
     from autograder import assignment, grade
     from autograder.data import mnist
     from autograder.execute.session import SandboxUnavailable, Session
@@ -45,24 +45,22 @@ def self_check() -> dict:
         logger.warning("removed %s, left behind by a grading process that was killed", path)
     cfg = grade.config()
     profile = grade.profile_name()
-    try:
-        raw = mnist.fetch(log=lambda *_: None)
-        bad = mnist.unverified_files(raw)
-        if bad:
-            raise WorkerRefused(f"MNIST files do not verify: {', '.join(bad)}")
-        data = grade.mnist_profile(profile)
+    task = assignment.current()
+    try:  # the assignment's data sets (MNIST: its four files verified by sha256, the profile's folder built)
+        dataset = grade.data_profile(task, profile)
     except (mnist.MnistError, OSError) as exc:
         raise WorkerRefused(f"MNIST is not usable on this worker: {exc}") from None
     try:
-        with Session(["answer = 6 * 7\nprint(answer)"], [], files=assignment.current().public_files,
-                     data_dir=data.sandbox_root, limits=cfg.LIMITS, seed=cfg.COURSE_SEED,
+        with Session(["answer = 6 * 7\nprint(answer)"], [], files=task.public_files,
+                     data_dir=dataset.sandbox_root if dataset else None, limits=cfg.LIMITS, seed=cfg.COURSE_SEED,
                      threads=cfg.TORCH_THREADS) as session:
             records = session.run_notebook()
     except SandboxUnavailable as exc:
         raise WorkerRefused(f"the sandbox cannot be set up on this worker: {exc}") from None
     if not records or records[0].status != "ok" or "42" not in (records[0].output or ""):
         raise WorkerRefused(f"the sandbox self-check failed: {records[:1]!r}")
-    return {"grader_version": grade.grader_version(), "mnist_profile": profile, "gpus": gpu_count(), "gpu_slots": gpu_slots(),
+    return {"grader_version": grade.grader_version(), "mnist_profile": profile if dataset else None,
+            "gpus": gpu_count(), "gpu_slots": gpu_slots(),
             "self_check_s": round(time.monotonic() - started, 2)}
 
 
