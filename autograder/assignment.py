@@ -161,6 +161,11 @@ class Assignment:
         path = self.folder / "probes.py"
         return path if path.is_file() else None
 
+    @functools.cached_property
+    def probes_code(self) -> str:
+        """The text of probes.py ("" without one), sent to every child; read once (``load`` compiled it)."""
+        return self.probes_file.read_text(encoding="utf-8") if self.probes_file else ""
+
     def question(self, qid: str) -> Question | None:
         return next((q for q in self.questions if q.id == qid), None)
 
@@ -209,6 +214,10 @@ def load(folder: Path, course_root: Path) -> Assignment:
         unknown = set(q.functions) - set(found.graded_names)
         if unknown:
             raise AssignmentError(f"{path}: question {q.id} grades {sorted(unknown)}, which are not graded names")
+    try:  # it runs in every child before the first cell: broken, it would stop every student's notebook
+        compile(found.probes_code, str(found.probes_file), "exec")
+    except (SyntaxError, ValueError, UnicodeDecodeError) as exc:
+        raise AssignmentError(f"{found.probes_file}: not valid Python: {exc}") from None
     return found
 
 

@@ -172,11 +172,10 @@ def grade_notebook(path: Path, *, reference_path: Path | None = None) -> Result:
                        seed=seed, sha=sha, profile=profile)
     timing = stand_ins.CallLog()
     measurements: dict = {}
-    probes = task.probes_file.read_text(encoding="utf-8") if task.probes_file else ""
     try:
         with Session(cells, task.kinds, files={**task.public_files, "submission.ipynb": path},
                      data_dir=dataset.sandbox_root if dataset else None, limits=cfg.LIMITS,
-                     seed=cfg.COURSE_SEED, threads=cfg.TORCH_THREADS, probes=probes) as session:
+                     seed=cfg.COURSE_SEED, threads=cfg.TORCH_THREADS, probes=task.probes_code) as session:
             t0 = time.monotonic()
             records = session.run_notebook()
             measurements["notebook_seconds"] = round(time.monotonic() - t0, 3)

@@ -197,3 +197,18 @@ def test_python_installed_under_tmp_stays_visible(monkeypatch):
         (out,), records = outputs([f"print(open({os.path.join(fake_prefix, 'marker.txt')!r}).read())"])
     assert records[0].status == "ok", records[0].error
     assert "here" in out
+
+
+def test_a_child_that_dies_before_any_cell_is_the_graders_fault_not_the_students():
+    """The harness runs the assignment's probes.py before the first cell: if it fails there, nothing of the
+    student's ran, so no cell is blamed and the grade is a sandbox_error (graded again), never a 0."""
+    from autograder.execute.session import SandboxUnavailable
+
+    session = Session(["x = 1"], ["probe"], files=assignment.current().public_files, data_dir=None,
+                      limits=LIMITS, seed=1, threads=1, probes="import os\nos._exit(3)\n")
+    try:
+        with pytest.raises(SandboxUnavailable, match="before the notebook's first cell"):
+            session.run_notebook()
+        assert session.records == {} and session.defined == []
+    finally:
+        session.close()

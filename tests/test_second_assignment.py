@@ -198,6 +198,14 @@ def _broken(tmp_path: Path, extra: str) -> Path:
 
 
 @pytest.mark.unit
+def test_probes_that_are_not_python_are_refused(tmp_path):
+    folder = _broken(tmp_path, "")
+    (folder / "probes.py").write_text("def probe_box_areas(harness, payload:\n    return []\n", encoding="utf-8")
+    with pytest.raises(assignment.AssignmentError, match="probes.py: not valid Python"):
+        assignment.load(folder, tmp_path)
+
+
+@pytest.mark.unit
 @pytest.mark.parametrize("extra, says", [
     ('PROBED = {"Box": "widget"}\n', "PROBED['Box'] must be one of function, class, module"),
     ('CALLS = {"weighted_mean": ("median",)}\n', "CALLS names ['median'], which are not graded names"),

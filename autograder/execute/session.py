@@ -432,13 +432,18 @@ class Session:
     def _blame(self, run: "_Run") -> bool:
         """After a run that did not reach ``ready`` (the child died, hung or broke the protocol): record the
         running cell, or the last one that started (its record may have been forged), as timed out or crashed
-        and skip it from now on. True when the notebook is worth running again in a fresh child."""
+        and skip it from now on. True when the notebook is worth running again in a fresh child. Raises
+        SandboxUnavailable when no cell had started (the grader's side failed, not the student's code)."""
         blamed = run.current if run.current is not None else (run.last_started if run.last_started >= 0 else None)
         budget_out = run.outcome == "timeout" and self.budget_left() <= 0
         self.defined = []
-        if blamed is None:  # before any cell: there is nothing to skip
+        if blamed is None:  # before any cell started: nothing of the student's ran, so not the student's doing
             self._kill()
-            return False
+            if budget_out:
+                return False
+            raise SandboxUnavailable(f"the sandbox's Python process ended ({run.outcome}) before the notebook's "
+                                     "first cell: nothing of the student's ran (the harness or the assignment's "
+                                     "probes.py failed)")
         seconds = round(time.monotonic() - run.current_start, 3)
         if budget_out:
             self.records[blamed] = CellRecord(blamed, "timeout", seconds, {
