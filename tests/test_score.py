@@ -81,7 +81,8 @@ def test_final_score(monkeypatch, policy, is_late, case, st):
     monkeypatch.setattr(grader_config, "LATE_POLICY", policy)
     monkeypatch.setattr(grader_config, "LATE_FRACTION", 0.2)
     ovs, raw, whole = CASES[case]
-    s = scored(st, ovs, is_late, total=GRADED_TOTAL if st in (Status.OK, Status.TIMEOUT, Status.INVALID) else None)
+    # every status with a stored result has a total (a sandbox_error's too: it must not count)
+    s = scored(st, ovs, is_late, total=GRADED_TOTAL if isinstance(st, Status) else None)
     if not status.has_score(st):
         raw = None
     assert s.raw_total == (None if raw is None else pytest.approx(raw))
