@@ -174,7 +174,8 @@ class Assignment:
         return q.title if q else qid
 
 
-def _load_module(name: str, path: Path) -> ModuleType:
+def load_module(name: str, path: Path) -> ModuleType:
+    """The Python file ``path`` (trusted: the grader's own) imported as module ``name``."""
     spec = importlib.util.spec_from_file_location(name, path)
     module = importlib.util.module_from_spec(spec)
     sys.modules[name] = module        # dataclasses and pickling look modules up by name
@@ -189,7 +190,7 @@ def load(folder: Path, course_root: Path) -> Assignment:
     path = folder / "assignment.py"
     if not path.is_file():
         raise AssignmentError(f"{path}: no such file (an assignment folder needs assignment.py)")
-    module = _load_module(f"_assignment_{folder.name}", path)
+    module = load_module(f"_assignment_{folder.name}", path)
     ident = getattr(module, "ID", None)
     if not isinstance(ident, str) or not ident.isidentifier():
         raise AssignmentError(f"{path}: ID must be a name such as 'lec03', got {ident!r}")

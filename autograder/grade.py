@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import functools
 import hashlib
-import importlib.util
 import os
 import re
 import time
@@ -39,22 +38,14 @@ def reference(path: Path | None = None):
 
 @functools.lru_cache(maxsize=4)
 def _load_reference(path: Path):
-    spec = importlib.util.spec_from_file_location(f"_reference_{path.parent.name}", path)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    return assignment.load_module(f"_reference_{path.parent.name}", path)
 
 
 @functools.lru_cache(maxsize=4)
 def check_module(path: Path | None):
     """What the hidden tests receive as ``check``: the assignment's checks.py (which extends the shared
     vocabulary), else the vocabulary itself."""
-    if path is None:
-        return checks
-    spec = importlib.util.spec_from_file_location(f"_checks_{path.parent.name}", path)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    return checks if path is None else assignment.load_module(f"_checks_{path.parent.name}", path)
 
 
 def profile_name() -> str:

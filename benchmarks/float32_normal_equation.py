@@ -10,17 +10,17 @@ largest excess of a correct float32 formula and the smallest excess of a wrong o
     .venv/bin/python benchmarks/float32_normal_equation.py [--draws 2000]
 """
 import argparse
-from autograder import assignment
-import importlib.util
 import sys
 from pathlib import Path
 
 import numpy as np
 
 ROOT = Path(__file__).resolve().parent.parent
-spec = importlib.util.spec_from_file_location("ne_tests", ROOT / "autograder/course/lec03/hidden_tests/normal_equation.py")
-ne = importlib.util.module_from_spec(spec)
-spec.loader.exec_module(ne)
+sys.path.insert(0, str(ROOT))
+
+from autograder import assignment  # noqa: E402
+
+ne = assignment.load_module("ne_tests", assignment.current().hidden_tests_dir / "normal_equation.py")
 f32 = np.float32
 
 

@@ -34,8 +34,7 @@ sys.path.insert(0, str(ROOT / "benchmarks"))
 
 from batch_throughput import notebooks  # noqa: E402
 
-from autograder import layout  # noqa: E402
-from autograder import assignment
+from autograder import assignment  # noqa: E402
 from autograder.ingest import names  # noqa: E402
 
 CUDA_PROBE = ("import torch\n"

@@ -21,7 +21,6 @@ is a bug in the grader (``GraderBug``), found by the tests and the build, never 
 from __future__ import annotations
 
 import functools
-import importlib.util
 import inspect
 import logging
 from dataclasses import dataclass
@@ -29,6 +28,7 @@ from pathlib import Path
 
 from otter.test_files import test_case
 
+from autograder import assignment
 from autograder.check.vocabulary import CheckFailed
 from autograder.result import CheckRecord, QuestionResult
 from autograder.score import questions
@@ -49,9 +49,7 @@ class Question:
 @functools.lru_cache(maxsize=None)
 def load_question(path: Path) -> Question:
     """The test cases of one file and their parts, loaded once per process (a batch worker grades many)."""
-    spec = importlib.util.spec_from_file_location(f"_hidden_{path.stem}", path)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
+    module = assignment.load_module(f"_hidden_{path.stem}", path)
     cases = tuple(v for v in vars(module).values() if isinstance(v, test_case))
     part_of = dict(getattr(module, "PART_OF", {}))
     return Question(cases, part_of)
