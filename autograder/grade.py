@@ -205,7 +205,7 @@ def _run_hidden_tests(session, task, cfg, ref, seed, timing, measurements, datas
         )
         if dataset is not None:
             env.update(mnist=dataset, band=cfg.ACCURACY[profile])
-        loaded, parts = hidden_question(question)
+        loaded, parts = hidden_question(task, question)
         questions[question] = runner.run_question(loaded, env, question, parts)
     return questions
 
@@ -219,10 +219,9 @@ def hidden_test_names(task) -> frozenset:
     return frozenset({*task.called, *ENGINE_NAMES, *(("mnist", "band") if "mnist" in task.datasets else ())})
 
 
-def hidden_question(question: str):
+def hidden_question(task: assignment.Assignment, question: str):
     """A question's hidden test cases and its parts, validated against the names the grader provides."""
     cfg = config()
-    task = assignment.current()
     loaded = runner.load_question(task.hidden_tests_dir / f"{question}.py")
     parts = runner.parts_of(question, cfg.POINTS[question], getattr(cfg, "PARTS", {}))
     runner.validate(question, loaded, parts, set(hidden_test_names(task)))
